@@ -1,0 +1,59 @@
+"""The ``osma-bench`` command line: each area of the package registers its own commands."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from osma_bench.errors import OsmaError
+
+app = typer.Typer(
+    name="osma-bench",
+    help="Open-set model attribution benchmark: build datasets, run methods, evaluate, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_commands() -> None:
+    from osma_bench.data import cli as data_cli
+    from osma_bench.evaluation import cli as evaluation_cli
+    from osma_bench.harness import cli as harness_cli
+
+    data_cli.register(app)
+    harness_cli.register(app)
+    evaluation_cli.register(app)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the CLI, turning OsmaError into one clear line and exit 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except OsmaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exc:  # typer/click exit paths (--help, usage errors)
+        return int(exc.code or 0)
+    except Exception as exc:  # click usage errors arrive as ClickException subclasses
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            print("error: aborted", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
