@@ -17,6 +17,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Open-set model attribution benchmark: build datasets, run methods, evaluate, report."""
+
+
 def _register_commands() -> None:
     from osma_bench.data import cli as data_cli
     from osma_bench.evaluation import cli as evaluation_cli
@@ -35,27 +40,20 @@ _register_commands()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: run the CLI, turning OsmaError into one clear line and exit 2."""
+    """Console entry point: run the CLI, turning OsmaError into one clear line and exit 2.
+
+    Usage errors (unknown option, missing argument) are reported by typer itself, exit 2.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="osma-bench")
     except OsmaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except SystemExit as exc:  # typer/click exit paths (--help, usage errors)
-        return int(exc.code or 0)
-    except Exception as exc:  # click usage errors arrive as ClickException subclasses
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            print("error: aborted", file=sys.stderr)
-            return 1
-        raise
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
 
 
