@@ -1,4 +1,8 @@
-"""Commands of this area, registered on the main CLI app."""
+"""Commands of this area, registered on the main CLI app: ``methods`` and ``run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
@@ -20,3 +24,34 @@ def register(app: typer.Typer) -> None:
         for info in describe_methods():
             table.add_row(info.name, info.paper, info.package, "ok" if info.error is None else info.error)
         Console().print(table)
+
+    @app.command("run")
+    def run_command(
+        method: str = typer.Option(..., "--method", "-m", help="registered method name (see osma-bench methods)"),
+        data: Path = typer.Option(..., "--data", help="dataset folder (with dataset.json)"),
+        split: int = typer.Option(1, "--split", help="protocol split k"),
+        seed: int = typer.Option(0, "--seed", help="random seed"),
+        profile: str = typer.Option("mini", "--profile", help="budget profile: smoke, mini or paper"),
+        device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto"),
+        epochs: int | None = typer.Option(None, "--epochs", help="override the profile's number of epochs"),
+        overrides: list[str] | None = typer.Option(None, "--set", help="override a hyperparameter: key=value"),
+        resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its last epoch"),
+        overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run directory"),
+        out: Path = typer.Option(Path("results"), "--out", help="results root"),
+        verify: bool = typer.Option(True, "--verify/--no-verify", help="check the dataset's checksums first"),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="show the progress bar"),
+    ) -> None:
+        """Train and evaluate one method on one split and seed; write results/<dataset>/<method>/split<k>/seed<s>/."""
+        from rich.console import Console
+
+        from osma_bench.errors import OsmaError
+        from osma_bench.harness.config import parse_overrides
+        from osma_bench.harness.runner import RunRequest, run, summary_line
+
+        if resume and overwrite:
+            raise OsmaError("--resume and --overwrite exclude each other")
+        request = RunRequest(method=method, data=data, split=split, seed=seed, profile=profile, device=device,
+                             epochs=epochs, overrides=parse_overrides(overrides), resume=resume,
+                             overwrite=overwrite, out=out, verify=verify, progress=progress)
+        result = run(request)
+        Console().print(f"{result.path}: {summary_line(result.metrics)}")

@@ -60,6 +60,8 @@ class Method:
         self.spec = spec
         self.hp = dict(spec.hparams)
         self.device = spec.device
+        #: Optional: the latest training step's losses; the harness shows them in its progress bar.
+        self.step_losses: dict[str, float] = {}
 
     @classmethod
     def resolve_hparams(cls, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

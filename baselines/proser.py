@@ -1,0 +1,221 @@
+"""PROSER: placeholders for open-set recognition, fine-tuning the Base classifier.
+
+Paper: Zhou, Ye, Zhan. "Learning Placeholders for Open-Set Recognition", CVPR 2021; official code
+github.com/zhoudw-zdw/CVPR21-Proser (``proser_unknown_detection.py``).
+Applied on POSE's Base classifier as in POSE's Table 2 (Yang et al., CVPR 2023).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from baselines.openmax import load_base_run
+from osma_bench.errors import OsmaError
+from osma_bench.methods.api import Batches, Method, MethodSpec, Prediction
+from osma_bench.methods.base_cnn import BaseMethod
+from osma_bench.methods.common import LossMeter
+from osma_bench.nn import SimpleCNN
+
+#: Value the official code writes over the true class's logit for the runner-up (dummy) loss.
+MASKED_LOGIT = -1e9
+
+
+# -- Simple_CNN split at a stage boundary (stages 1-4, each a strided block and a 3x3 block) -------------
+
+def features_until_stage(model: SimpleCNN, images: torch.Tensor, stage: int) -> torch.Tensor:
+    """The feature map after stage ``stage`` (1-4) of Simple_CNN (input transform included)."""
+    return model.stages[: 2 * stage - 1](model.stem_forward(images))
+
+
+def features_from_stage(model: SimpleCNN, hidden: torch.Tensor, stage: int) -> torch.Tensor:
+    """The 512-d feature computed from the feature map after stage ``stage``."""
+    return model.fc(model.stages[2 * stage - 1 :](hidden).flatten(1))
+
+
+# -- the PROSER losses --------------------------------------------------------------------------------------
+
+def dummy_logits(known: torch.Tensor, dummy: torch.Tensor) -> torch.Tensor:
+    """``[z, dummy]``: K known logits and the maximum of the dummy logits as column K."""
+    return torch.cat([known, dummy.amax(dim=1, keepdim=True)], dim=1)
+
+
+def data_placeholder_loss(mixed_logits: torch.Tensor) -> torch.Tensor:
+    """CE of the mixed (placeholder) samples' ``[z, dummy]`` against the dummy class K."""
+    target = torch.full((mixed_logits.shape[0],), mixed_logits.shape[1] - 1, dtype=torch.long,
+                        device=mixed_logits.device)
+    return F.cross_entropy(mixed_logits, target)
+
+
+def classifier_placeholder_losses(known: torch.Tensor, dummy: torch.Tensor, labels: torch.Tensor
+                                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(l_true, l_dummy)``: CE of ``[z, dummy]`` against the label, and CE of ``[z with the true class
+    masked to -1e9, dummy]`` against K (the dummy must be the runner-up)."""
+    logits = dummy_logits(known, dummy)
+    loss_true = F.cross_entropy(logits, labels)
+    masked = logits.clone()
+    masked[torch.arange(len(labels), device=labels.device), labels] = MASKED_LOGIT
+    target = torch.full_like(labels, known.shape[1])
+    return loss_true, F.cross_entropy(masked, target)
+
+
+def mixing_pairs(labels: torch.Tensor, different_classes: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rows, partners)``: a random permutation pairing; with ``different_classes`` only the pairs whose
+    labels differ are kept (the paper mixes instances of different classes)."""
+    perm = torch.randperm(len(labels), device=labels.device)
+    rows = torch.arange(len(labels), device=labels.device)
+    if different_classes:
+        keep = labels != labels[perm]
+        return rows[keep], perm[keep]
+    return rows, perm
+
+
+def proser_score(logits_with_dummy: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Known-ness ``max p_known - p_dummy`` of ``softmax([z, dummy] / temperature)`` (float64)."""
+    probs = (logits_with_dummy.double() / temperature).softmax(dim=1)
+    return probs[:, :-1].amax(dim=1) - probs[:, -1]
+
+
+class PROSER(Method):
+    """PROSER fine-tuning of the Base classifier with a dummy classifier; score from the dummy probability.
+
+    Schedule: the first ``epochs - finetune_epochs`` harness epochs train Base (a composed
+    :class:`~osma_bench.methods.base_cnn.BaseMethod`, the profile's Base budget); the last
+    ``finetune_epochs`` fine-tune it. With ``base_run=DIR`` (a finished Base run of the same dataset,
+    split and seed) every epoch fine-tunes: pass ``--epochs <finetune_epochs>``. The profiles'
+    ``epochs`` are raised so that the Base phase keeps its budget (mini 12 + 3, smoke 2 + 1,
+    paper 30 + 10). ``select_on`` is ``last``: the Base-phase epochs have no trained dummy head, so
+    validation accuracy must not pick one of them (the official code also evaluates the last epoch).
+
+    Fine-tuning step (one batch, shuffled, split in halves):
+
+    - half A: the feature maps after Simple_CNN stage 2 (the official code mixes after WRN block 2) of
+      pairs of images of different classes are mixed with one lambda ~ Beta(``mix_alpha``, ``mix_alpha``);
+      ``[z, dummy]`` of the mixtures -> class K, weight ``mix_weight`` (0.01 in the official code);
+    - half B: ``lambda1`` * CE(``[z, dummy]``, y) + ``lambda2`` * CE(``[z with z_y = -1e9, dummy]``, K).
+
+    Logits are Base's effective logits ``z / T`` and ``dummy / T``. Test: ``softmax([z, dummy] /
+    test_temperature)``; score = max p_known - p_dummy (the official "delta" confidence, negated).
+
+    Defaults (paper / official code): ``dummy_number`` 1, ``mix_alpha`` 1, ``mix_weight`` 0.01,
+    ``lambda1`` = ``lambda2`` = 1, ``test_temperature`` 1024, SGD lr 1e-3 (``finetune_lr``), momentum 0.9,
+    weight decay 5e-4, ``finetune_epochs`` 10. The official code rebuilds its SGD optimiser every
+    epoch (momentum reset); here one optimiser runs through the fine-tuning. ``legacy_pairs=true``
+    mixes random pairs including same-class ones, as the official code.
+
+    Per-profile scaling: ``mini`` fine-tunes for 3 epochs (an epoch is ~19 steps instead of ~509;
+    ``finetune_lr`` 1e-3 unchanged), ``smoke`` for 1.
+    """
+
+    name: ClassVar[str] = "proser"
+    paper: ClassVar[str] = "Zhou et al., Learning Placeholders for Open-Set Recognition (PROSER), CVPR 2021"
+    defaults: ClassVar[dict[str, Any]] = {
+        **BaseMethod.defaults,
+        "epochs": 40,
+        "finetune_epochs": 10,
+        "finetune_lr": 1e-3,
+        "finetune_momentum": 0.9,
+        "finetune_weight_decay": 5e-4,
+        "dummy_number": 1,
+        "mix_alpha": 1.0,
+        "mix_weight": 0.01,
+        "mix_stage": 2,
+        "lambda1": 1.0,
+        "lambda2": 1.0,
+        "test_temperature": 1024.0,
+        "legacy_pairs": False,
+        "select_on": "last",
+        "base_run": None,
+    }
+    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "mini": {"epochs": 15, "finetune_epochs": 3},
+        "smoke": {"epochs": 3, "finetune_epochs": 1},
+    }
+
+    def __init__(self, spec: MethodSpec) -> None:
+        super().__init__(spec)
+        hp = self.hp
+        self.base = BaseMethod(spec)
+        self.model = self.base.model
+        self.dummy = nn.Linear(self.model.feature_dim, int(hp["dummy_number"])).to(self.device)
+        self.finetune_epochs = int(hp["finetune_epochs"])
+        self.base_run = hp.get("base_run")
+        if self.base_run:
+            load_base_run(self.base_run, spec, self.base, "proser")
+            self.base_epochs = 0
+        else:
+            self.base_epochs = spec.epochs - self.finetune_epochs
+            if self.base_epochs < 1:
+                raise OsmaError(f"proser: epochs ({spec.epochs}) must exceed finetune_epochs "
+                                f"({self.finetune_epochs}) to leave epochs for the Base phase; raise --epochs or "
+                                "pass base_run=DIR")
+        if not 1 <= int(hp["mix_stage"]) <= 4:
+            raise OsmaError(f"proser: mix_stage must be 1-4, got {hp['mix_stage']}")
+        self.optimizer = torch.optim.SGD(
+            list(self.model.parameters()) + list(self.dummy.parameters()), lr=float(hp["finetune_lr"]),
+            momentum=float(hp["finetune_momentum"]), weight_decay=float(hp["finetune_weight_decay"]))
+        self.temperature = self.base.temperature
+        self.beta = torch.distributions.Beta(float(hp["mix_alpha"]), float(hp["mix_alpha"]))
+        self.finetuned = 0
+
+    def _heads(self, feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dropped = self.model.dropout(feature)
+        return self.model.head(dropped) / self.temperature, self.dummy(dropped) / self.temperature
+
+    def train_epoch(self, loader: Batches, epoch: int) -> dict[str, float]:
+        """A Base epoch during the Base phase, otherwise one PROSER fine-tuning epoch."""
+        if epoch < self.base_epochs:
+            losses = self.base.train_epoch(loader, epoch)
+            self.step_losses = self.base.step_losses
+            return losses
+        self.model.train()
+        self.dummy.train()
+        meter = LossMeter()
+        stage = int(self.hp["mix_stage"])
+        for images, labels in loader:
+            order = torch.randperm(len(labels), device=labels.device)  # balanced batches come class by class
+            images, labels = images[order], labels[order]
+            half = len(labels) // 2
+            loss_mix = torch.zeros((), device=images.device)
+            rows, partners = mixing_pairs(labels[:half], different_classes=not bool(self.hp["legacy_pairs"]))
+            if len(rows):
+                lam = float(self.beta.sample())
+                hidden = features_until_stage(self.model, images[:half], stage)
+                mixed = lam * hidden[rows] + (1.0 - lam) * hidden[partners]
+                loss_mix = data_placeholder_loss(dummy_logits(*self._heads(features_from_stage(self.model, mixed, stage))))
+            known, dummy = self._heads(self.model.features(images[half:]))
+            loss_true, loss_dummy = classifier_placeholder_losses(known, dummy, labels[half:])
+            loss = (float(self.hp["mix_weight"]) * loss_mix + float(self.hp["lambda1"]) * loss_true
+                    + float(self.hp["lambda2"]) * loss_dummy)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.step_losses = meter.add(loss=loss.detach(), loss_mix=loss_mix.detach(),
+                                         loss_true=loss_true.detach(), loss_dummy=loss_dummy.detach())
+        self.finetuned += 1
+        return meter.means()
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> Prediction:
+        """Known logits ``z / T`` and score ``max p_known - p_dummy``; Base's MSP before fine-tuning."""
+        if self.finetuned == 0:
+            return self.base.predict(images)
+        self.model.eval()
+        self.dummy.eval()
+        feature = self.model.features(images)
+        known, dummy = self._heads(feature)
+        score = proser_score(dummy_logits(known, dummy), float(self.hp["test_temperature"]))
+        return Prediction(known.float(), score, feature.float())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"base": self.base.state_dict(), "dummy": self.dummy.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "finetuned": self.finetuned}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.base.load_state_dict(state["base"])
+        self.dummy.load_state_dict(state["dummy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.finetuned = int(state["finetuned"])

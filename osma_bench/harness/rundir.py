@@ -1,0 +1,115 @@
+"""The run directory: ``results/<dataset>/<method>/split<k>/seed<s>/`` (docs/CONTRACTS.md section 4)."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import osma_bench
+from osma_bench.errors import OsmaError
+from osma_bench.harness import checkpoint
+from osma_bench.io import read_json, write_json
+
+RUN_FILES = ("run.json", "metrics.json", "scores.h5", "log.txt", checkpoint.LAST, checkpoint.BEST)
+
+
+def run_path(out: Path, dataset: str, method: str, split: int, seed: int) -> Path:
+    """Where one run's files go."""
+    return Path(out) / dataset / method / f"split{split}" / f"seed{seed}"
+
+
+class RunDir:
+    """Creates, guards and writes one run directory; ``run.json`` is rewritten atomically on change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.run_json = self.path / "run.json"
+        self.metrics = self.path / "metrics.json"
+        self.scores = self.path / "scores.h5"
+        self.log_file = self.path / "log.txt"
+        self.last = self.path / checkpoint.LAST
+        self.best = self.path / checkpoint.BEST
+        self.record: dict[str, Any] = {}
+
+    def exists(self) -> bool:
+        return self.path.is_dir() and any(self.path.iterdir())
+
+    def prepare(self, resume: bool, overwrite: bool) -> None:
+        """Refuse an existing run unless ``resume`` or ``overwrite``; ``overwrite`` clears it."""
+        if not self.exists():
+            self.path.mkdir(parents=True, exist_ok=True)
+            return
+        if overwrite:
+            foreign = [p.name for p in self.path.iterdir() if p.name not in RUN_FILES and not p.name.startswith(".")]
+            if foreign:
+                raise OsmaError(f"{self.path}: holds files that are not a run's ({', '.join(sorted(foreign)[:5])});"
+                                " not removing it")
+            shutil.rmtree(self.path)
+            self.path.mkdir(parents=True)
+            return
+        if not resume:
+            raise OsmaError(f"{self.path}: run directory exists; pass --resume to continue it or --overwrite to"
+                            " start again")
+
+    def previous_record(self) -> dict[str, Any] | None:
+        """The existing run.json (for --resume), or None."""
+        return read_json(self.run_json) if self.run_json.is_file() else None
+
+    def write_record(self, **changes: Any) -> None:
+        """Update and atomically rewrite run.json."""
+        self.record.update(changes)
+        write_json(self.run_json, self.record)
+
+    def log(self, line: str) -> None:
+        """Append a time-stamped line to log.txt (flushed at once, so a crash keeps what came before)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with open(self.log_file, "a", encoding="utf-8") as fh:
+            fh.write(f"{stamp} {line}\n")
+            fh.flush()
+
+
+def code_version() -> str:
+    """Package version plus the git commit of the source tree when there is one."""
+    version = osma_bench.__version__
+    root = Path(osma_bench.__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=5, check=False).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return version
+    if not commit:
+        return version
+    return f"{version}+g{commit}{'.dirty' if dirty else ''}"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries whose numbers a run depends on."""
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "numpy", "h5py", "scikit-learn", "scipy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def method_version(method_cls: type) -> str:
+    """The version of the package that provides ``method_cls`` (its ``version`` attribute wins)."""
+    explicit = getattr(method_cls, "version", None)
+    if explicit:
+        return str(explicit)
+    top = method_cls.__module__.split(".")[0]
+    names = metadata.packages_distributions().get(top, [])
+    for name in names:
+        try:
+            return f"{name} {metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"

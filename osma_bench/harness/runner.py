@@ -1,0 +1,263 @@
+"""One run under the suite's protocol: train with per-epoch checkpoints, select on validation data,
+evaluate once on the known test set and every unknown group, write the run directory.
+
+The test partitions are read only after training has finished; model selection uses the known
+classes' validation accuracy (``select_on: val_accuracy``) or the last epoch (``last``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from osma_bench.errors import OsmaError
+from osma_bench.harness import checkpoint
+from osma_bench.harness.config import resolve_config
+from osma_bench.harness.data import (
+    TEST_PARTITIONS,
+    Batches,
+    DatasetInfo,
+    Partition,
+    open_dataset,
+    ordered_batches,
+    training_batches,
+)
+from osma_bench.harness.device import describe_device, select_device
+from osma_bench.harness.progress import TrainingProgress, format_losses
+from osma_bench.harness.rundir import RunDir, code_version, library_versions, method_version, run_path
+from osma_bench.harness.seeding import rng_state, seed_everything, set_rng_state
+from osma_bench.methods.api import Method, MethodSpec
+from osma_bench.methods.registry import get_method
+
+
+@dataclass
+class RunRequest:
+    """Everything ``osma-bench run`` is asked to do."""
+
+    method: str
+    data: Path
+    split: int
+    seed: int = 0
+    profile: str = "mini"
+    device: str = "auto"
+    epochs: int | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    resume: bool = False
+    overwrite: bool = False
+    out: Path = Path("results")
+    verify: bool = True
+    progress: bool = True
+
+
+@dataclass
+class RunResult:
+    """Where the run went and what it measured."""
+
+    path: Path
+    metrics: dict[str, Any]
+    skipped: bool = False
+
+
+def run(request: RunRequest, console: Console | None = None) -> RunResult:
+    """Execute one run; OsmaError for anything the user can fix (run.json then says ``failed``)."""
+    console = console or Console(stderr=True)
+    method_cls = get_method(request.method)
+    device = select_device(request.device)
+    config = resolve_config(method_cls, request.profile, request.overrides, request.epochs)
+    dataset = open_dataset(request.data, request.split, verify=request.verify)
+    if config["image_size"] != dataset.image_size:
+        raise OsmaError(
+            f"dataset {dataset.root} stores {dataset.image_size}x{dataset.image_size} images but profile "
+            f"{request.profile!r} expects {config['image_size']}; use a dataset built at that size or "
+            f"--set image_size={dataset.image_size}"
+        )
+    rundir = RunDir(run_path(request.out, dataset.name, request.method, request.split, request.seed))
+    rundir.prepare(request.resume, request.overwrite)
+    previous = rundir.previous_record() if request.resume else None
+    if previous and previous.get("status") == "complete" and rundir.metrics.is_file():
+        console.print(f"{rundir.path}: already complete; nothing to do")
+        from osma_bench.io import read_json
+
+        return RunResult(rundir.path, read_json(rundir.metrics), skipped=True)
+
+    rundir.record = {
+        "status": "running",
+        "method": request.method,
+        "method_version": method_version(method_cls),
+        "dataset": dataset.name,
+        "dataset_sha256": dataset.content_sha256,
+        "card_sha256": dataset.card_sha256,
+        "split": request.split,
+        "seed": request.seed,
+        "profile": request.profile,
+        "config": config,
+        "device": describe_device(device),
+        "code_version": code_version(),
+        "library_versions": library_versions(),
+        "timings": {},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    try:
+        return _execute(request, method_cls, config, dataset, device, rundir, console)
+    except KeyboardInterrupt:
+        rundir.write_record(status="failed", error="interrupted")
+        rundir.log("interrupted")
+        raise
+    except Exception as exc:
+        rundir.write_record(status="failed", error=f"{type(exc).__name__}: {exc}")
+        rundir.log(f"failed: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, Any], dataset: DatasetInfo,
+             device: torch.device, rundir: RunDir, console: Console) -> RunResult:
+    seed_everything(request.seed, device)
+    limit, workers = float(config["preload_limit_mb"]), int(config["num_workers"])
+    train = Partition(dataset.root, request.split, "train", device, limit, workers)
+    val = Partition(dataset.root, request.split, "val", device, limit, workers)
+    train_batches = training_batches(train, config, request.seed, method_cls.balanced_loader, dataset.num_classes)
+    epochs = int(config["epochs"])
+    spec = MethodSpec(num_classes=dataset.num_classes, image_size=dataset.image_size, device=device,
+                      hparams=config, seed=request.seed, epochs=epochs, steps_per_epoch=len(train_batches),
+                      profile=request.profile)
+    method = method_cls(spec)
+    fingerprint = checkpoint.config_fingerprint(config)
+
+    start_epoch, history, best = 0, [], None
+    if request.resume and rundir.last.is_file():
+        state = checkpoint.load(rundir.last, device)
+        if state["fingerprint"] != fingerprint or state["method"] != request.method:
+            raise OsmaError(f"{rundir.last}: made with another method or configuration; pass the same "
+                            "--profile/--set/--epochs as the original run, or --overwrite")
+        if state["dataset_sha256"] != dataset.content_sha256:
+            raise OsmaError(f"{rundir.last}: made on another version of the dataset; use --overwrite")
+        method.load_state_dict(state["state"])
+        set_rng_state(state["rng"])
+        start_epoch, history, best = int(state["epoch"]), list(state["history"]), state["best"]
+        rundir.log(f"resumed after epoch {start_epoch}")
+    else:
+        rundir.log(f"start: method {request.method}, dataset {dataset.name}, split {request.split}, seed "
+                   f"{request.seed}, profile {request.profile}, device {device}, {len(train)} train images, "
+                   f"{len(train_batches)} steps per epoch")
+    rundir.write_record(epochs_completed=start_epoch, history=history)
+
+    select = config["select_on"]
+    with TrainingProgress(console, enabled=request.progress and console.is_terminal) as progress:
+        for epoch in range(start_epoch, epochs):
+            train_batches.sampler.set_epoch(epoch)
+            started = time.perf_counter()
+            losses = method.train_epoch(
+                progress.track(train_batches, len(train_batches), f"epoch {epoch + 1}/{epochs}", method), epoch
+            )
+            train_s = time.perf_counter() - started
+            started = time.perf_counter()
+            val_acc = validation_accuracy(method, ordered_batches(val, int(config["eval_batch_size"])))
+            entry = {"epoch": epoch, "losses": {k: float(v) for k, v in (losses or {}).items()},
+                     "val_accuracy": val_acc, "train_s": train_s, "val_s": time.perf_counter() - started,
+                     "images_per_s": progress.images_per_second}
+            history.append(entry)
+            if select == "val_accuracy" and (best is None or val_acc > best["val_accuracy"]):
+                best = {"epoch": epoch, "val_accuracy": val_acc}
+                checkpoint.save(rundir.best, {"epoch": epoch, "state": method.state_dict()})
+            checkpoint.save(rundir.last, {
+                "epoch": epoch + 1, "state": method.state_dict(), "rng": rng_state(), "history": history,
+                "best": best, "fingerprint": fingerprint, "method": request.method,
+                "dataset_sha256": dataset.content_sha256,
+            })
+            line = (f"epoch {epoch + 1}/{epochs}  {format_losses(entry['losses'])}  val_acc {val_acc:.4f}  "
+                    f"{entry['images_per_s']:.0f} img/s  {train_s:.1f}s")
+            rundir.log(line)
+            console.print(line, soft_wrap=True)
+            rundir.write_record(epochs_completed=epoch + 1, history=history)
+
+    if select == "val_accuracy" and best is not None:
+        saved = checkpoint.load(rundir.best, device)
+        if int(saved["epoch"]) != int(best["epoch"]):
+            raise OsmaError(f"{rundir.best}: holds epoch {saved['epoch']} but the run's best is epoch "
+                            f"{best['epoch']}; rerun with --overwrite")
+        method.load_state_dict(saved["state"])
+    chosen = best["epoch"] if best is not None else epochs - 1
+    rundir.log(f"selected epoch {chosen + 1} ({select})")
+
+    started = time.perf_counter()
+    method.finalize(ordered_batches(train, int(config["eval_batch_size"])))
+    metrics = evaluate(method, request, config, dataset, device, rundir)
+    eval_s = time.perf_counter() - started
+    train_total = sum(h["train_s"] for h in history)
+    rundir.write_record(
+        status="complete", selected_epoch=chosen,
+        timings={"train_s": train_total, "val_s": sum(h["val_s"] for h in history), "final_eval_s": eval_s,
+                 "images_per_s": float(np.mean([h["images_per_s"] for h in history])) if history else 0.0},
+        finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+    rundir.log(f"complete: {summary_line(metrics)}")
+    return RunResult(rundir.path, metrics)
+
+
+@torch.no_grad()
+def validation_accuracy(method: Method, batches: Batches) -> float:
+    """Known-class accuracy of ``argmax logits`` on the validation partition."""
+    correct, total = 0, 0
+    for images, labels in batches:
+        logits = method.predict(images).logits
+        correct += int((logits.argmax(dim=1) == labels).sum())
+        total += int(labels.numel())
+    if total == 0:
+        raise OsmaError("the validation partition is empty; use --set select_on=last")
+    return correct / total
+
+
+@torch.no_grad()
+def predict_partitions(method: Method, dataset: DatasetInfo, split: int, device: torch.device,
+                       config: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Predictions for the known test set and every unknown group, as score-file columns."""
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("index", "sha256", "group", "label", "logits",
+                                                            "score", "features")}
+    keep_features = bool(config["save_features"])
+    for group, name in enumerate(TEST_PARTITIONS):
+        part = Partition(dataset.root, split, name, device, float(config["preload_limit_mb"]),
+                         int(config["num_workers"]))
+        columns["index"].append(part.indices)
+        columns["sha256"].append(part.sha256().astype("S64") if len(part) else np.zeros(0, "S64"))
+        columns["group"].append(np.full(len(part), group, np.int8))
+        columns["label"].append(part.labels)
+        for images, _ in ordered_batches(part, int(config["eval_batch_size"])):
+            pred = method.predict(images)
+            columns["logits"].append(pred.logits.float().cpu().numpy())
+            columns["score"].append(pred.score.double().cpu().numpy())
+            if keep_features and pred.features is not None:
+                columns["features"].append(pred.features.float().cpu().numpy())
+    out = {k: np.concatenate(v) for k, v in columns.items() if k != "features"}
+    out["features"] = np.concatenate(columns["features"]) if columns["features"] else None
+    if out["features"] is not None and len(out["features"]) != len(out["score"]):
+        out["features"] = None  # a method that gave features for some batches only
+    return out
+
+
+def evaluate(method: Method, request: RunRequest, config: dict[str, Any], dataset: DatasetInfo,
+             device: torch.device, rundir: RunDir) -> dict[str, Any]:
+    """Write scores.h5 and metrics.json for the selected model; return the metrics."""
+    from osma_bench.evaluation.evaluate import evaluate_file
+    from osma_bench.evaluation.scores import write_scores
+    from osma_bench.io import write_json
+
+    columns = predict_partitions(method, dataset, request.split, device, config)
+    write_scores(rundir.scores, **columns, split=request.split, dataset_sha256=dataset.content_sha256,
+                 method=request.method, num_classes=dataset.num_classes)
+    metrics = evaluate_file(rundir.scores, dataset.root, request.split)
+    write_json(rundir.metrics, metrics)
+    return metrics
+
+
+def summary_line(metrics: dict[str, Any]) -> str:
+    """Closed-set accuracy and AUROC / OSCR on all unknowns, in percent."""
+    closed = metrics.get("closed_set", {})
+    every = metrics.get("open_set", {}).get("all", {})
+    return (f"accuracy {100 * closed.get('accuracy', float('nan')):.2f}  AUROC {100 * every.get('auroc', float('nan')):.2f}"
+            f"  OSCR {100 * every.get('oscr', float('nan')):.2f}")

@@ -1,0 +1,150 @@
+"""PNG plots from the score files of a report's runs: ROC and OSCR curves, score histograms, t-SNE.
+
+For each section the curves of every method are drawn from one representative run per method
+(its lowest split, then lowest seed, that has a readable ``scores.h5``), named in the legend:
+runs of different splits are never pooled into one curve. t-SNE (scikit-learn, seeded) embeds a
+stratified subsample of known and unknown test features when the score file has ``features``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from osma_bench.errors import OsmaError
+from osma_bench.evaluation import metrics
+from osma_bench.evaluation.scores import GROUPS, ScoreTable, read_scores
+from osma_bench.report.tables import Report, Section
+
+TSNE_MAX_POINTS = 2000
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _representatives(section: Section, notes: list[str]) -> list[tuple[str, str, ScoreTable]]:
+    chosen = []
+    for row in section.rows:
+        for run in sorted(row.runs, key=lambda r: (r.split, r.seed)):
+            if not run.scores_path.is_file():
+                continue
+            try:
+                table = read_scores(run.scores_path)
+            except OsmaError as exc:
+                notes.append(f"skipped {run.scores_path}: {exc}")
+                continue
+            chosen.append((row.method, f"split{run.split} seed{run.seed}", table))
+            break
+        else:
+            notes.append(f"{section.slug}: no readable scores.h5 for {row.method}; no curves drawn for it")
+    return chosen
+
+
+def _known_unknown(table: ScoreTable):
+    known = table.rows(0)
+    correct = np.argmax(table.logits[known], axis=1) == table.label[known]
+    return table.score[known], correct, table.score[table.group > 0]
+
+
+def _curves(plt, chosen, kind: str, title: str, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for method, which, table in chosen:
+        k, c, u = _known_unknown(table)
+        if kind == "roc":
+            fpr, rate, _ = metrics.roc_curve(k, u)
+            area = metrics.auroc(k, u)
+        else:
+            fpr, rate, _ = metrics.oscr_curve(k, c, u)
+            area = metrics.oscr(k, c, u)
+        ax.plot(fpr, rate, label=f"{method} ({which}) {100 * area:.2f}")
+    if kind == "roc":
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("false positive rate (unknown accepted)")
+    ax.set_ylabel("true positive rate (known accepted)" if kind == "roc" else "correct classification rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _histogram(plt, method: str, which: str, table: ScoreTable, path: Path) -> None:
+    k, _, u = _known_unknown(table)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    lo, hi = float(min(k.min(), u.min())), float(max(k.max(), u.max()))
+    bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 51)
+    ax.hist(k, bins=bins, alpha=0.6, density=True, label=f"known ({k.size})")
+    ax.hist(u, bins=bins, alpha=0.6, density=True, label=f"unknown ({u.size})")
+    ax.set_xlabel("score (higher = known)")
+    ax.set_ylabel("density")
+    ax.set_title(f"{method} ({which})", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _tsne(plt, method: str, which: str, table: ScoreTable, path: Path, seed: int = 0) -> None:
+    from sklearn.manifold import TSNE
+
+    rng = np.random.default_rng(seed)
+    chosen = []
+    per_group = TSNE_MAX_POINTS // len(GROUPS)
+    for code in range(len(GROUPS)):
+        rows = table.rows(code)
+        chosen.append(rng.permutation(rows)[:per_group] if rows.size > per_group else rows)
+    rows = np.sort(np.concatenate(chosen))
+    features = table.features[rows].astype(np.float64)
+    perplexity = float(min(30.0, max(2.0, (rows.size - 1) / 3.0)))
+    emb = TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(features)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    group = table.group[rows]
+    for code, name in enumerate(GROUPS):
+        sel = group == code
+        if sel.any():
+            ax.scatter(emb[sel, 0], emb[sel, 1], s=4, alpha=0.7,
+                       label="known" if code == 0 else f"unknown {name}")
+    ax.set_title(f"t-SNE of features: {method} ({which})", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(fontsize=7, markerscale=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_plots(report: Report, out_dir: str | Path, tsne: bool = True) -> tuple[list[Path], list[str]]:
+    """Write every plot of ``report`` into ``out_dir``; return (files written, notes on what was skipped)."""
+    plt = _figure()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    notes: list[str] = []
+    for section in report.sections:
+        chosen = _representatives(section, notes)
+        if not chosen:
+            continue
+        for kind, title in (("roc", "ROC, known vs all unknown"), ("oscr", "OSCR curve, all unknown")):
+            path = out / f"{section.slug}_{kind}.png"
+            _curves(plt, chosen, kind, f"{title}\n{section.title}", path)
+            written.append(path)
+        for method, which, table in chosen:
+            path = out / f"{section.slug}_{method}_hist.png"
+            _histogram(plt, method, which, table, path)
+            written.append(path)
+            if tsne and table.features is not None:
+                path = out / f"{section.slug}_{method}_tsne.png"
+                _tsne(plt, method, which, table, path)
+                written.append(path)
+            elif tsne:
+                notes.append(f"{section.slug}: {method} has no features in scores.h5; no t-SNE")
+    return written, notes

@@ -1,0 +1,95 @@
+"""Report: aggregation, pooling rules, golden Markdown, CSV / LaTeX, plots and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from osma_bench.cli import main
+from osma_bench.evaluation.scores import write_scores
+from osma_bench.report import build_report, to_csv, to_latex, to_markdown, write_plots
+from osma_bench.report.tables import rank_marks
+from tests.report.conftest import SHA_A, SHA_B, fake_metrics, write_run
+
+GOLDEN = Path(__file__).with_name("golden_leaderboard.md")
+
+
+def test_sections_never_pool_versions_or_protocols(results_tree):
+    report = build_report(results_tree)
+    keys = [(s.dataset_sha256, s.profile) for s in report.sections]
+    assert keys == [(SHA_A, "external"), (SHA_A, "mini"), (SHA_B, "mini")]
+    main_section = report.sections[1]
+    assert [r.method for r in main_section.rows] == ["base", "pose"]
+    pose = main_section.rows[1]
+    assert pose.n == 2
+    assert pose.cells["acc"].mean == pytest.approx(0.94)
+    assert pose.cells["acc"].std == pytest.approx(np.std([0.95, 0.93], ddof=1))
+    assert pose.cells["seed_auroc"].mean == pytest.approx(0.72)
+    problems = {(r.method, r.split): r.problem for r in report.problems}
+    assert problems[("pose", 3)] == "status failed: RuntimeError: out of memory"
+    assert problems[("dias", 1)] == "status running"
+    assert problems[("prnu", 1)] == "complete, but metrics.json is missing"
+
+
+def test_rank_marks_ties_and_single_row():
+    assert rank_marks({"a": 0.5, "b": 0.7, "c": 0.7, "d": 0.6}) == {"a": "", "b": "best", "c": "best", "d": "second"}
+    assert rank_marks({"a": 0.5, "b": None}) == {"a": "", "b": ""}
+
+
+def test_markdown_matches_golden(results_tree):
+    text = to_markdown(build_report(results_tree))
+    assert text == GOLDEN.read_text()
+
+
+def test_csv_and_latex(results_tree):
+    report = build_report(results_tree)
+    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    assert [(r["profile"], r["method"], r["n"]) for r in rows] == [
+        ("external", "ext", "1"), ("mini", "base", "2"), ("mini", "pose", "2"), ("mini", "base", "1")]
+    assert float(rows[2]["acc_mean"]) == pytest.approx(0.94) and rows[0]["acc_std"] == ""
+    tex = to_latex(report)
+    assert tex.count(r"\begin{tabular}") == 3 and r"\toprule" in tex and r"\bottomrule" in tex
+    assert r"\textbf{94.00 $\pm$ 1.41}" in tex and r"\underline{91.00 $\pm$ 1.41}" in tex
+
+
+def test_ci_cells(results_tree):
+    text = to_markdown(build_report(results_tree), ci=True)
+    # two runs: Student-t interval of the mean, 0.94 +- 12.706 * 0.01414 / sqrt(2)
+    assert "94.00 [81.29, 106.71]" in text
+
+
+def test_plots_from_score_files(tmp_path):
+    root = tmp_path / "results"
+    rng = np.random.default_rng(0)
+    for method in ("base", "pose"):
+        folder = write_run(root, method, 1, 0, metrics=fake_metrics(0.9, 0.8, 0.7))
+        n = 60
+        group = np.repeat([0, 1, 2, 3], 15)
+        label = np.tile(np.arange(3), 20)
+        logits = rng.normal(size=(n, 3)).astype(np.float32)
+        write_scores(folder / "scores.h5", index=np.arange(n), sha256=[f"{i:064x}" for i in range(n)],
+                     group=group, label=label, logits=logits, score=logits.max(1) + (group == 0),
+                     features=rng.normal(size=(n, 4)) if method == "pose" else None, split=1,
+                     dataset_sha256=SHA_A, method=method, num_classes=3)
+    written, notes = write_plots(build_report(root), tmp_path / "plots")
+    names = sorted(p.name for p in written)
+    slug = f"mini-{SHA_A[:8]}-mini"
+    assert names == sorted([f"{slug}_roc.png", f"{slug}_oscr.png", f"{slug}_base_hist.png",
+                            f"{slug}_pose_hist.png", f"{slug}_pose_tsne.png"])
+    assert all(p.stat().st_size > 1000 and p.read_bytes()[:4] == b"\x89PNG" for p in written)
+    assert any("base has no features" in n for n in notes)
+
+
+def test_cli_report(results_tree, tmp_path, capsys):
+    out = tmp_path / "LEADERBOARD.md"
+    rc = main(["report", str(results_tree), "--out", str(out), "--csv", str(tmp_path / "t.csv"),
+               "--latex", str(tmp_path / "t.tex")])
+    assert rc == 0
+    assert out.read_text() == GOLDEN.read_text()
+    assert (tmp_path / "t.csv").is_file() and (tmp_path / "t.tex").is_file()
+    assert "Failed or incomplete runs" in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "nope")]) == 2
