@@ -119,6 +119,16 @@ class HashDetector:
         return self.thresholds[None, :] - dist
 
 
+def make_detector(hp: dict[str, Any], train_features: torch.Tensor, seed: int) -> HashDetector:
+    """An unfitted detector standardised on ``train_features``, permutations drawn from ``seed``.
+
+    ``hp`` supplies ``num_hashes``, ``window`` and ``hash_block`` (Girish's hyperparameters).
+    """
+    x = train_features.float().cpu()
+    perms = wta_permutations(int(hp["num_hashes"]), x.shape[1], int(hp["window"]), seed)
+    return HashDetector(perms, int(hp["window"]), x.mean(0), x.std(0, unbiased=False), int(hp["hash_block"]))
+
+
 class Girish(Method):
     """Girish et al., ICCV 2021: ResNet + FC-128 classifier, WTA-hash unknown detection (see module doc)."""
 
@@ -196,16 +206,9 @@ class Girish(Method):
         logits, feature = self.model(images.to(self.device))
         return feature.float(), logits.float()
 
-    def make_detector(self, train_features: torch.Tensor, seed: int) -> HashDetector:
-        """A detector standardised on ``train_features`` with permutations drawn from ``seed``."""
-        x = train_features.float().cpu()
-        perms = wta_permutations(int(self.hp["num_hashes"]), x.shape[1], int(self.hp["window"]), seed)
-        return HashDetector(perms, int(self.hp["window"]), x.mean(0), x.std(0, unbiased=False),
-                            int(self.hp["hash_block"]))
-
     def fit_detector(self, train_features: torch.Tensor, train_labels: torch.Tensor) -> HashDetector:
         """Detector for the known classes (per-class quantile thresholds on training distances)."""
-        detector = self.make_detector(train_features, self.spec.seed)
+        detector = make_detector(self.hp, train_features, self.spec.seed)
         sets = [train_features[train_labels == c] for c in range(self.spec.num_classes)]
         return detector.fit([s for s in sets if len(s)], float(self.hp["quantile"]))
 

@@ -83,7 +83,8 @@ class WeibullTail:
         positive = t > 0
         # (t / scale) ** shape = exp(shape * log1p((t - scale) / scale)): exact for t close to scale
         log_ratio = np.log1p((t[positive] - self.scale) / self.scale)
-        out[positive] = -np.expm1(-np.exp(self.shape * log_ratio))
+        with np.errstate(over="ignore"):  # exp overflowing to inf gives a CDF of exactly 1
+            out[positive] = -np.expm1(-np.exp(self.shape * log_ratio))
         return out
 
     def as_array(self) -> np.ndarray:

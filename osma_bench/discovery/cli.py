@@ -1,7 +1,59 @@
-"""Commands of this area, registered on the main CLI app."""
+"""``osma-bench discover``: cluster a finished run's test features and record purity / NMI / ARI."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
+
+METHODS = ("kmeans", "girish")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to ``app``."""
+
+    @app.command("discover")
+    def discover_command(
+        run: Path = typer.Option(..., "--run", help="A finished run: results/<dataset>/<method>/split<k>/seed<s>."),
+        k: list[int] = typer.Option(None, "--k", help="Cluster counts for k-means (repeatable). Default: the "
+                                    "true class count and, when a Girish discovery exists, its count."),
+        method: str = typer.Option("kmeans", "--method", help="kmeans (any run with features) or girish "
+                                   "(Girish et al.'s discovery rounds on a girish run)."),
+        data: Path = typer.Option(None, "--data", help="Dataset root for --method girish "
+                                  "(default: datasets/<the run's dataset>)."),
+        device: str = typer.Option("cpu", "--device", help="Device for --method girish (cpu, cuda, ...)."),
+        seed: int = typer.Option(0, "--seed", help="k-means seed."),
+    ) -> None:
+        """Cluster the known test and unknown images of a run; write clustering.json in the run folder."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from osma_bench.discovery import evaluate as ev
+        from osma_bench.discovery.runs import load_run
+        from osma_bench.errors import OsmaError
+
+        if method not in METHODS:
+            raise OsmaError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+        console = Console()
+        loaded = load_run(run)
+        results = []
+        if method == "girish":
+            from osma_bench.discovery.girish_rounds import discover_run
+            from osma_bench.harness.device import select_device
+
+            root = data if data is not None else Path("datasets") / str(loaded.record.get("dataset"))
+            found = discover_run(loaded, root, select_device(device),
+                                 progress=lambda log: console.print(f"girish round {log.round}: {log}"))
+            results.append(ev.score_labels(loaded.true_ids, found.labels, "girish"))
+            ev.record_results(loaded, results)
+        ks = list(k) if k else ev.default_ks(loaded)
+        results += ev.kmeans_results(loaded, ks, seed=seed)
+        path = ev.record_results(loaded, results)
+        table = Table(title=f"clustering of {run} ({loaded.num_true_clusters} true classes)")
+        for col in ("method", "k", "purity %", "NMI %", "ARI %"):
+            table.add_column(col)
+        for r in results:
+            table.add_row(r["method"], str(r["k"]), f"{100 * r['purity']:.2f}", f"{100 * r['nmi']:.2f}",
+                          f"{100 * r['ari']:.2f}")
+        console.print(table)
+        console.print(f"wrote {path}")

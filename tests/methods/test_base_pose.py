@@ -59,7 +59,7 @@ def test_base_learns_separable_data(batch):
     x, y = batch
     x = x * 0.1 + y.view(-1, 1, 1, 1).float() * 0.5 - 0.5  # class = brightness
     method = make(BaseMethod)
-    losses = [method.train_epoch([(x, y)] * 3, e)["loss_cls"] for e in range(3)]
+    losses = [method.train_epoch([(x, y)] * 10, e)["loss_cls"] for e in range(4)]
     assert losses[-1] < losses[0]
     assert (method.predict(x).logits.argmax(dim=1) == y).float().mean() >= 0.9
 

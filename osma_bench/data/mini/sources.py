@@ -24,6 +24,7 @@ scikit-image's ``lfw_subset.npy`` faces are 25x25 pixels, smaller than the small
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,16 +97,13 @@ DOMAINS: dict[str, tuple[RealSource, ...]] = {
 
 
 def package_root(package: str) -> Path:
-    """The install folder of ``package`` (the folder holding its ``__init__.py``)."""
-    if package == "skimage":
-        import skimage as mod
-    elif package == "sklearn":
-        import sklearn as mod
-    elif package == "matplotlib":
-        import matplotlib as mod
-    else:
+    """The install folder of ``package`` (found without importing it)."""
+    if package not in ("skimage", "sklearn", "matplotlib"):
         raise OsmaError(f"mini: unknown source package {package!r}")
-    return Path(mod.__file__).resolve().parent
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise OsmaError(f"mini: the package {package!r} is not installed (it ships the mini benchmark's photos)")
+    return Path(spec.origin).resolve().parent
 
 
 @dataclass

@@ -1,0 +1,142 @@
+"""End-to-end runs on a synthetic dataset: run directory, metrics, errors, resume, plugins."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from osma_bench.cli import main
+from osma_bench.errors import OsmaError
+from osma_bench.harness import checkpoint
+from osma_bench.harness.runner import RunRequest, run
+from osma_bench.methods.registry import describe_methods
+
+
+def request(data, out, method="base", **kw):
+    return RunRequest(method=method, data=data, split=1, seed=0, profile="smoke", device="cpu", out=out,
+                      progress=False, **kw)
+
+
+@pytest.mark.parametrize("method", ["base", "pose"])
+def test_run_writes_a_complete_run_directory(synthetic, tmp_path, method):
+    result = run(request(synthetic, tmp_path, method))
+    path = tmp_path / "syn" / method / "split1" / "seed0"
+    assert result.path == path
+    assert {p.name for p in path.iterdir()} >= {"run.json", "metrics.json", "scores.h5", "log.txt",
+                                                 "checkpoint.pt", "checkpoint_best.pt"}
+    record = json.loads((path / "run.json").read_text())
+    assert record["status"] == "complete" and record["method"] == method and record["profile"] == "smoke"
+    assert record["config"]["epochs"] == 2 and record["epochs_completed"] == 2
+    assert record["dataset_sha256"] and record["card_sha256"] and "torch" in record["library_versions"]
+    assert len(record["history"]) == 2 and 0 <= record["selected_epoch"] < 2
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert set(metrics["open_set"]) == {"seed", "arch", "dataset", "all"}
+    assert 0 <= metrics["closed_set"]["accuracy"] <= 1 and metrics["closed_set"]["n"] == 12
+    with h5py.File(path / "scores.h5") as fh:
+        assert list(np.bincount(fh["group"][:])) == [12, 4, 4, 4]
+        assert fh["logits"].shape == (24, 3) and fh["features"].shape == (24, 512)
+    state = checkpoint.load(path / "checkpoint.pt")
+    assert state["epoch"] == 2 and isinstance(state["state"]["model"], dict)
+    assert "epoch 2/2" in (path / "log.txt").read_text()
+
+
+def test_existing_run_dir_refused_then_resume_and_overwrite(synthetic, tmp_path, capsys):
+    args = ["run", "--method", "base", "--data", str(synthetic), "--profile", "smoke", "--device", "cpu",
+            "--out", str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "run directory exists; pass --resume" in capsys.readouterr().err
+    assert main(args + ["--resume"]) == 0
+    assert "already complete" in capsys.readouterr().err
+    assert main(args + ["--overwrite", "--set", "lr=0.01"]) == 0
+    record = json.loads((tmp_path / "syn/base/split1/seed0/run.json").read_text())
+    assert record["config"]["lr"] == 0.01
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--method", "nope"], "unknown method 'nope'; known methods: .*base.*pose.*toy"),
+    (["--split", "9"], "no split 9"),
+    (["--device", "cuda"], "CUDA is not available"),
+    (["--set", "bogus=1"], "unknown key"),
+    (["--profile", "huge"], "unknown profile"),
+])
+def test_user_errors(synthetic, tmp_path, capsys, argv, message):
+    if "cuda" in argv and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    base = {"--method": "base", "--data": str(synthetic), "--profile": "smoke", "--device": "cpu",
+            "--out": str(tmp_path)}
+    base.update(dict(zip(argv[::2], argv[1::2], strict=True)))
+    code = main(["run", *[x for kv in base.items() for x in kv]])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ")
+    import re
+
+    assert re.search(message, err), err
+
+
+def test_missing_and_corrupt_dataset(synthetic, tmp_path):
+    with pytest.raises(OsmaError, match="dataset folder not found"):
+        run(request(tmp_path / "absent", tmp_path / "out"))
+    broken = tmp_path / "broken"
+    shutil.copytree(synthetic, broken)
+    shard = broken / "images-00000.h5"
+    data = bytearray(shard.read_bytes())
+    data[-100] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(OsmaError, match="failed verification.*SHA-256"):
+        run(request(broken, tmp_path / "out"))
+
+
+def test_image_size_mismatch(synthetic, tmp_path):
+    with pytest.raises(OsmaError, match="stores 32x32 images but profile 'paper' expects 128"):
+        run(RunRequest(method="base", data=synthetic, split=1, profile="paper", device="cpu", out=tmp_path,
+                       progress=False))
+
+
+def test_outside_plugin_runs_by_name(synthetic, tmp_path, capsys):
+    assert main(["methods"]) == 0
+    assert "toy" in capsys.readouterr().out
+    info = {i.name: i for i in describe_methods()}["toy"]
+    assert info.package == "osma-bench-toy-plugin" and info.error is None
+    assert main(["run", "--method", "toy", "--data", str(synthetic), "--profile", "smoke", "--device", "cpu",
+                 "--out", str(tmp_path), "--no-progress"]) == 0
+    record = json.loads((tmp_path / "syn/toy/split1/seed0/run.json").read_text())
+    assert record["status"] == "complete" and record["method_version"].startswith("osma-bench-toy-plugin")
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(synthetic, tmp_path):
+    """Kill a run mid-epoch (SIGKILL), resume it, and get the same numbers as a clean run."""
+    opts = ["--method", "pose", "--data", str(synthetic), "--profile", "smoke", "--device", "cpu",
+            "--epochs", "3", "--set", "steps_per_epoch=4", "--no-progress", "--no-verify"]
+    cmd = [sys.executable, "-m", "osma_bench.cli", "run", *opts]
+    run(request(synthetic, tmp_path / "clean", "pose", epochs=3, overrides={"steps_per_epoch": 4}, verify=False))
+    out = tmp_path / "killed"
+    log = out / "syn/pose/split1/seed0/log.txt"
+    proc = subprocess.Popen([*cmd, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.is_file() and "epoch 1/3" in log.read_text()):
+        time.sleep(0.05)
+    time.sleep(0.3)  # into epoch 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    run_dir = out / "syn/pose/split1/seed0"
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    assert checkpoint.load(run_dir / "checkpoint.pt")["epoch"] < 3
+    resumed = subprocess.run([*cmd, "--out", str(out), "--resume"], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed after epoch" in log.read_text()
+    a = json.loads((tmp_path / "clean/syn/pose/split1/seed0/metrics.json").read_text())
+    b = json.loads((run_dir / "metrics.json").read_text())
+    assert a == b
+    with h5py.File(tmp_path / "clean/syn/pose/split1/seed0/scores.h5") as fa, h5py.File(run_dir / "scores.h5") as fb:
+        assert np.array_equal(fa["score"][:], fb["score"][:]) and np.array_equal(fa["logits"][:], fb["logits"][:])
