@@ -94,7 +94,7 @@ class ARPLCS(DCTClassifierMethod):
     method on the Base classifier; the 512-d Simple_CNN feature takes the place of the official
     128-d pooled feature. Base's ``temperature`` (0.1) is not used: ARPL's logits have their own.
 
-    Per-profile scaling: ``mini`` uses ``ngf`` = ``ndf`` = 32 (a GAN for 32x32 images within a CPU budget)
+    Per-profile scaling: ``mini`` uses ``ngf`` = ``ndf`` = 16 (a GAN for 32x32 images within a CPU budget)
     and ``smoke`` 8; everything else as the profile (epochs, lr, width) and the paper.
     """
 
@@ -113,7 +113,7 @@ class ARPLCS(DCTClassifierMethod):
         "gan_beta2": 0.999,
     }
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "mini": {"ngf": 32, "ndf": 32},
+        "mini": {"ngf": 16, "ndf": 16},
         "smoke": {"ngf": 8, "ndf": 8},
     }
 

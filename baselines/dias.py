@@ -81,7 +81,7 @@ class DIAS(DCTClassifierMethod):
     (0.5, 0.999). The official classifier optimiser (SGD 0.1, momentum 0.9, wd 1e-4, milestones
     [60, 120, 180, 240], 200 epochs; or Adam 1e-3) is replaced by Base's recipe from the profile
     (Adam ``lr``, StepLR, the profile's epochs) for both networks, as the method is applied on the Base
-    classifier. Per-profile scaling: ``mini`` uses ``ngf`` = ``ndf`` = 32, ``smoke`` 8.
+    classifier. Per-profile scaling: ``mini`` uses ``ngf`` = ``ndf`` = 16 (the GAN within a CPU budget), ``smoke`` 8.
     """
 
     name: ClassVar[str] = "dias"
@@ -102,7 +102,7 @@ class DIAS(DCTClassifierMethod):
         "gan_beta2": 0.999,
     }
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "mini": {"ngf": 32, "ndf": 32},
+        "mini": {"ngf": 16, "ndf": 16},
         "smoke": {"ngf": 8, "ndf": 8},
     }
 

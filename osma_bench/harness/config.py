@@ -24,6 +24,7 @@ SELECT_ON = ("val_accuracy", "last")
 HARNESS_DEFAULTS: dict[str, Any] = {
     "save_features": True,       # store the feature vectors in scores.h5 (t-SNE, clustering)
     "preload_limit_mb": 4096,    # partitions up to this size are read into memory once
+    "num_threads": 0,            # CPU threads for torch (0: torch's default, one per core)
 }
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 

@@ -117,6 +117,8 @@ def run(request: RunRequest, console: Console | None = None) -> RunResult:
 
 def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, Any], dataset: DatasetInfo,
              device: torch.device, rundir: RunDir, console: Console) -> RunResult:
+    if int(config["num_threads"]) > 0:
+        torch.set_num_threads(int(config["num_threads"]))
     seed_everything(request.seed, device)
     limit, workers = float(config["preload_limit_mb"]), int(config["num_workers"])
     train = Partition(dataset.root, request.split, "train", device, limit, workers)

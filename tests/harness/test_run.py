@@ -23,6 +23,8 @@ from osma_bench.methods.registry import describe_methods
 
 
 def request(data, out, method="base", **kw):
+    kw.setdefault("overrides", {})
+    kw["overrides"].setdefault("num_threads", 1)  # CPUs shared with other jobs: avoid OpenMP spinning
     return RunRequest(method=method, data=data, split=1, seed=0, profile="smoke", device="cpu", out=out,
                       progress=False, **kw)
 
@@ -52,7 +54,7 @@ def test_run_writes_a_complete_run_directory(synthetic, tmp_path, method):
 
 def test_existing_run_dir_refused_then_resume_and_overwrite(synthetic, tmp_path, capsys):
     args = ["run", "--method", "base", "--data", str(synthetic), "--profile", "smoke", "--device", "cpu",
-            "--out", str(tmp_path), "--no-progress"]
+            "--out", str(tmp_path), "--no-progress", "--set", "num_threads=1"]
     assert main(args) == 0
     assert main(args) == 2
     assert "run directory exists; pass --resume" in capsys.readouterr().err
@@ -109,7 +111,7 @@ def test_outside_plugin_runs_by_name(synthetic, tmp_path, capsys):
     info = {i.name: i for i in describe_methods()}["toy"]
     assert info.package == "osma-bench-toy-plugin" and info.error is None
     assert main(["run", "--method", "toy", "--data", str(synthetic), "--profile", "smoke", "--device", "cpu",
-                 "--out", str(tmp_path), "--no-progress"]) == 0
+                 "--out", str(tmp_path), "--no-progress", "--set", "num_threads=1"]) == 0
     record = json.loads((tmp_path / "syn/toy/split1/seed0/run.json").read_text())
     assert record["status"] == "complete" and record["method_version"].startswith("osma-bench-toy-plugin")
 
@@ -117,16 +119,16 @@ def test_outside_plugin_runs_by_name(synthetic, tmp_path, capsys):
 def test_resume_after_sigkill_matches_uninterrupted_run(synthetic, tmp_path):
     """Kill a run mid-epoch (SIGKILL), resume it, and get the same numbers as a clean run."""
     opts = ["--method", "pose", "--data", str(synthetic), "--profile", "smoke", "--device", "cpu",
-            "--epochs", "3", "--set", "steps_per_epoch=4", "--no-progress", "--no-verify"]
+            "--epochs", "3", "--set", "steps_per_epoch=16", "--set", "num_threads=1", "--no-progress", "--no-verify"]
     cmd = [sys.executable, "-m", "osma_bench.cli", "run", *opts]
-    run(request(synthetic, tmp_path / "clean", "pose", epochs=3, overrides={"steps_per_epoch": 4}, verify=False))
+    run(request(synthetic, tmp_path / "clean", "pose", epochs=3, overrides={"steps_per_epoch": 16}, verify=False))
     out = tmp_path / "killed"
     log = out / "syn/pose/split1/seed0/log.txt"
     proc = subprocess.Popen([*cmd, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and not (log.is_file() and "epoch 1/3" in log.read_text()):
         time.sleep(0.05)
-    time.sleep(0.3)  # into epoch 2
+    time.sleep(0.2)  # into epoch 2
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     run_dir = out / "syn/pose/split1/seed0"

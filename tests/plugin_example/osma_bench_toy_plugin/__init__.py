@@ -40,7 +40,7 @@ class ToyMethod(Method):
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            total += float(loss)
+            total += loss.item()
             steps += 1
         return {"loss": total / max(steps, 1)}
 
