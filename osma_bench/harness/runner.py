@@ -2,7 +2,8 @@
 evaluate once on the known test set and every unknown group, write the run directory.
 
 The test partitions are read only after training has finished; model selection uses the known
-classes' validation accuracy (``select_on: val_accuracy``) or the last epoch (``last``).
+classes' validation accuracy (``select_on: val_accuracy``; ties go to the later epoch) or the last
+epoch (``last``).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def run(request: RunRequest, console: Console | None = None) -> RunResult:
     method_cls = get_method(request.method)
     device = select_device(request.device)
     config = resolve_config(method_cls, request.profile, request.overrides, request.epochs)
+    if int(config["num_threads"]) > 0:
+        torch.set_num_threads(int(config["num_threads"]))
     dataset = open_dataset(request.data, request.split, verify=request.verify)
     if config["image_size"] != dataset.image_size:
         raise OsmaError(
@@ -117,8 +120,6 @@ def run(request: RunRequest, console: Console | None = None) -> RunResult:
 
 def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, Any], dataset: DatasetInfo,
              device: torch.device, rundir: RunDir, console: Console) -> RunResult:
-    if int(config["num_threads"]) > 0:
-        torch.set_num_threads(int(config["num_threads"]))
     seed_everything(request.seed, device)
     limit, workers = float(config["preload_limit_mb"]), int(config["num_workers"])
     train = Partition(dataset.root, request.split, "train", device, limit, workers)
@@ -164,7 +165,8 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
                      "val_accuracy": val_acc, "train_s": train_s, "val_s": time.perf_counter() - started,
                      "images_per_s": progress.images_per_second}
             history.append(entry)
-            if select == "val_accuracy" and (best is None or val_acc > best["val_accuracy"]):
+            # Ties go to the later epoch (longer training; POSE's open space keeps expanding).
+            if select == "val_accuracy" and (best is None or val_acc >= best["val_accuracy"]):
                 best = {"epoch": epoch, "val_accuracy": val_acc}
                 checkpoint.save(rundir.best, {"epoch": epoch, "state": method.state_dict()})
             checkpoint.save(rundir.last, {

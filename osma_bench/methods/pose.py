@@ -91,12 +91,16 @@ class POSEMethod(DCTClassifierMethod):
 
     def _new_aug_model(self) -> tuple[AugmentationModel, torch.optim.Optimizer, Any]:
         hp = self.hp
-        aug = AugmentationModel(hidden=int(hp["aug_hidden"]), kernel_size=int(hp["aug_kernel"])).to(self.device)
+        aug = self._place(AugmentationModel(hidden=int(hp["aug_hidden"]), kernel_size=int(hp["aug_kernel"])))
         optimizer = torch.optim.Adam(aug.parameters(), lr=float(hp["aug_lr"]))
         step = hp.get("aug_lr_step") or hp.get("lr_step", 500)
         gamma = hp.get("aug_lr_gamma") or hp.get("lr_gamma", 0.9)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=int(step), gamma=float(gamma))
         return aug, optimizer, scheduler
+
+    def _place(self, aug: AugmentationModel) -> AugmentationModel:
+        # channels-last runs these full-resolution convolutions 2-3x faster on the CPU (same math).
+        return aug.to(self.device, memory_format=torch.channels_last)
 
     def _random_earlier(self) -> AugmentationModel | None:
         if not self.aug_models:
@@ -114,6 +118,7 @@ class POSEMethod(DCTClassifierMethod):
         use_pre = bool(hp["cls_pre"]) and epoch >= int(hp["start_cls_pre_epoch"])
         meter = LossMeter()
         for images, labels in loader:
+            pixels = images.contiguous(memory_format=torch.channels_last)  # the augmentation models' input
             # Known images: one forward with its graph, used by both phases (the classifier does
             # not change during phase 1, so these features are exactly those phase 1 would see).
             logits, feature = self.forward_train(images)
@@ -121,12 +126,12 @@ class POSEMethod(DCTClassifierMethod):
             feature_prev = None
             if prev is not None:
                 with torch.no_grad():
-                    prev_images = prev(images)
+                    prev_images = prev(pixels)
                 with torch.set_grad_enabled(use_pre):
                     _, feature_prev = self.forward_train(prev_images)
 
             # Phase 1: the augmentation model (gradients reach only its parameters).
-            aug_images = aug(images)
+            aug_images = aug(pixels)
             loss_mse = F.mse_loss(aug_images, images).clamp_min(float(hp["mse_lowbound"]))
             loss_aug = loss_mse
             logged: dict[str, torch.Tensor] = {"loss_mse": loss_mse.detach()}
@@ -145,7 +150,7 @@ class POSEMethod(DCTClassifierMethod):
 
             # Phase 2: the classifier, on known images and the updated augmentation model's output.
             with torch.no_grad():
-                aug_images = aug(images)
+                aug_images = aug(pixels)
             _, feature_aug = self.forward_train(aug_images)
             loss_cls = self.classification_loss(logits, labels)
             aug_labels = labels + num_classes
@@ -175,7 +180,8 @@ class POSEMethod(DCTClassifierMethod):
         """Every kept augmentation model's output on ``images``: ``{"aug_<epoch>": (B, 3, H, W)}``."""
         if not self.aug_models:
             return None
-        return {f"aug_{i}": aug(images) for i, aug in enumerate(self.aug_models)}
+        pixels = images.contiguous(memory_format=torch.channels_last)
+        return {f"aug_{i}": aug(pixels).contiguous() for i, aug in enumerate(self.aug_models)}
 
     # -- checkpoints ----------------------------------------------------------------------------
 
@@ -191,6 +197,6 @@ class POSEMethod(DCTClassifierMethod):
         for aug_state in state["aug_models"]:
             aug = AugmentationModel(hidden=int(self.hp["aug_hidden"]), kernel_size=int(self.hp["aug_kernel"]))
             aug.load_state_dict(aug_state)
-            aug.to(self.device).requires_grad_(False).eval()
+            self._place(aug).requires_grad_(False).eval()
             self.aug_models.append(aug)
         self.generator.set_state(state["generator"])

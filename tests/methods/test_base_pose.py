@@ -115,12 +115,13 @@ def reference_pose_step(method: POSEMethod, aug: AugmentationModel, prev: Augmen
     """The official code's step order, with every forward pass it makes (6), for comparison."""
     hp, model = method.hp, method.model
     opt_aug = torch.optim.Adam(aug.parameters(), lr=hp["aug_lr"])
+    pixels = x.contiguous(memory_format=torch.channels_last)  # the layout POSEMethod uses (same math)
     model.requires_grad_(False)
-    aug_images = aug(x)
+    aug_images = aug(pixels)
     loss = F.mse_loss(aug_images, x)
     _, f_aug = model(aug_images)
     _, f_x = model(x)
-    _, f_prev = model(prev(x))
+    _, f_prev = model(prev(pixels))
     sim = F.cosine_similarity(f_x, f_aug, dim=1, eps=1e-6).mean()
     loss = loss + hp["w_close"] * (1 - sim).clamp_min(1 - hp["known_sim_limit"])
     loss = loss + hp["w_div"] * F.cosine_similarity(f_aug, f_prev, dim=1, eps=1e-6).mean()
@@ -132,9 +133,9 @@ def reference_pose_step(method: POSEMethod, aug: AugmentationModel, prev: Augmen
     logits, f_x = model(x)
     loss = F.cross_entropy(logits / hp["temperature"], y)
     labels = torch.cat([y, y + K])
-    _, f_aug = model(aug(x))
+    _, f_aug = model(aug(pixels))
     loss = loss + batch_hard_triplet_loss(torch.cat([f_x, f_aug]), labels, hp["triplet_margin"])
-    _, f_prev = model(prev(x))
+    _, f_prev = model(prev(pixels))
     loss = loss + batch_hard_triplet_loss(torch.cat([f_x, f_prev]), labels, hp["triplet_margin"])
     method.optimizer.zero_grad()
     loss.backward()
@@ -156,7 +157,7 @@ def test_pose_step_matches_the_official_step_with_fewer_passes(batch):
     assert len(calls) == 4  # against 6 in the official code
 
     torch.manual_seed(1)
-    aug = AugmentationModel(hidden=32, kernel_size=3)
+    aug = AugmentationModel(hidden=32, kernel_size=3).to(memory_format=torch.channels_last)
     prev = reference.aug_models[int(torch.randint(1, (1,), generator=reference.generator))]
     reference.model.train()
     reference_pose_step(reference, aug, prev, x, y)
@@ -164,3 +165,17 @@ def test_pose_step_matches_the_official_step_with_fewer_passes(batch):
         assert torch.allclose(a, b, atol=1e-6)
     for a, b in zip(method.model.parameters(), reference.model.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [BaseMethod, POSEMethod])
+def test_amp_keeps_dct_and_stem_in_float32(cls, batch):
+    torch.manual_seed(0)
+    x, y = batch
+    method = make(cls, amp=True)
+    dtypes = []
+    hook = method.model.stem.register_forward_hook(lambda m, i, o: dtypes.append((i[0].dtype, o.dtype)))
+    losses = method.train_epoch([(x, y)] * 2, 0)
+    hook.remove()
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+    assert dtypes and all(d == (torch.float32, torch.float32) for d in dtypes)
+    assert method.predict(x).score.dtype == torch.float64

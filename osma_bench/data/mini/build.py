@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -83,7 +83,7 @@ class MiniBenchmark:
 
 
 # ----------------------------------------------------------------------------------- worker tasks
-@lru_cache(maxsize=None)
+@cache
 def _domain_images(domain: str) -> tuple[src.LoadedImage, ...]:
     return tuple(src.load_domain(domain))
 
@@ -398,10 +398,5 @@ def build_mini(
     out = Path(out)
     if (out / "dataset.json").is_file() and not overwrite:
         raise OsmaError(f"{out}: a complete dataset is already there; choose another --out or pass --overwrite")
-    t0 = time.perf_counter()
     bench = make_benchmark(seed=seed, size=size, scale=scale, workers=workers, progress=progress)
-    t1 = time.perf_counter()
-    root = write_benchmark(bench, out, overwrite=overwrite, command=command, progress=progress)
-    bench.timings["write_s"] = time.perf_counter() - t1
-    bench.timings["total_s"] = time.perf_counter() - t0
-    return root
+    return write_benchmark(bench, out, overwrite=overwrite, command=command, progress=progress)

@@ -99,10 +99,10 @@ class GeneratorBudget:
     latent: int = 8
     batch: int = 32
     lr: float = 2e-3
-    finetune_lr: float = 5e-4
+    finetune_lr: float = 2e-3
     pretrain_steps: int = 300
-    finetune_steps: int = 60
-    perturb: float = 0.03
+    finetune_steps: int = 100
+    perturb: float = 0.05
     adv_weight: float = 0.05
 
 
