@@ -212,7 +212,7 @@ class Girish(Method):
         sets = [train_features[train_labels == c] for c in range(self.spec.num_classes)]
         return detector.fit([s for s in sets if len(s)], float(self.hp["quantile"]))
 
-    def finalize(self, train_loader) -> None:
+    def finalize(self, train_loader, val_loader=None) -> None:
         """Embed the training set and fit the WTA-hash detector on it."""
         feats, labels = [], []
         for images, y in train_loader:

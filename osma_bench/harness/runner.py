@@ -128,7 +128,7 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
     epochs = int(config["epochs"])
     spec = MethodSpec(num_classes=dataset.num_classes, image_size=dataset.image_size, device=device,
                       hparams=config, seed=request.seed, epochs=epochs, steps_per_epoch=len(train_batches),
-                      profile=request.profile)
+                      profile=request.profile, split=request.split, dataset_sha256=dataset.content_sha256)
     method = method_cls(spec)
     fingerprint = checkpoint.config_fingerprint(config)
 
@@ -190,7 +190,8 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
     rundir.log(f"selected epoch {chosen + 1} ({select})")
 
     started = time.perf_counter()
-    method.finalize(ordered_batches(train, int(config["eval_batch_size"])))
+    batch_size = int(config["eval_batch_size"])
+    method.finalize(ordered_batches(train, batch_size), ordered_batches(val, batch_size))
     metrics = evaluate(method, request, config, dataset, device, rundir)
     eval_s = time.perf_counter() - started
     train_total = sum(h["train_s"] for h in history)

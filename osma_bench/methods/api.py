@@ -26,6 +26,9 @@ class MethodSpec:
     epochs: int = 1
     steps_per_epoch: int = 1
     profile: str = "smoke"
+    #: The protocol split and the dataset's content hash (for methods that reuse another run).
+    split: int | None = None
+    dataset_sha256: str | None = None
 
 
 class Prediction(NamedTuple):
@@ -74,8 +77,9 @@ class Method:
     def train_epoch(self, loader: Batches, epoch: int) -> dict[str, float]:
         raise NotImplementedError
 
-    def finalize(self, train_loader: Batches) -> None:
-        """Post-hoc fitting after training (optional)."""
+    def finalize(self, train_loader: Batches, val_loader: Batches | None = None) -> None:
+        """Post-hoc fitting after training (optional); ``val_loader`` holds known-class validation
+        data in a fixed order, for choices a method makes on validation data only."""
 
     def predict(self, images: torch.Tensor) -> Prediction:
         raise NotImplementedError
