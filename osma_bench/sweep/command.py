@@ -1,0 +1,51 @@
+"""The command line each grid point runs: ``osma-bench run ... --resume`` in a fresh Python process.
+
+A separate process per run isolates failures (a crash, an out-of-memory kill) and releases all
+memory between runs. ``--resume`` makes the same command right for a new run and for one an
+earlier sweep left half-done. The sweep verifies the dataset once up front, so runs get
+``--no-verify``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from osma_bench.sweep.grid import GridPoint
+
+#: Turns a grid point into the argv of the process that runs it (tests inject their own).
+CommandBuilder = Callable[[GridPoint], list[str]]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What every run of a sweep shares, passed through to ``osma-bench run``."""
+
+    data: Path
+    profile: str
+    out: Path
+    device: str = "auto"
+    epochs: int | None = None
+    overrides: tuple[str, ...] = ()
+
+    def command(self, point: GridPoint) -> list[str]:
+        """The argv of ``osma-bench run`` for ``point`` (absolute paths: jobs may start elsewhere)."""
+        argv = [sys.executable, "-m", "osma_bench.cli", "run",
+                "--method", point.method, "--data", str(Path(self.data).resolve()),
+                "--split", str(point.split), "--seed", str(point.seed), "--profile", self.profile,
+                "--device", self.device, "--out", str(Path(self.out).resolve()),
+                "--resume", "--no-progress", "--no-verify"]
+        if self.epochs is not None:
+            argv += ["--epochs", str(self.epochs)]
+        for item in self.overrides:
+            argv += ["--set", item]
+        return argv
+
+
+def format_argv(argv: Sequence[str]) -> str:
+    """A shell-quoted, copy-pasteable form of ``argv`` (for logs)."""
+    import shlex
+
+    return " ".join(shlex.quote(a) for a in argv)

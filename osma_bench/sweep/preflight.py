@@ -1,0 +1,41 @@
+"""Checks made once before a sweep starts any job, so a mistake shared by every run (an unknown
+``--set`` key, a profile that does not match the dataset's image size, a damaged dataset) is one
+error message instead of a grid of failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from osma_bench.errors import OsmaError
+
+
+def check_configs(methods: list[str], profile: str, overrides: list[str], epochs: int | None,
+                  image_size: int, dataset: Path) -> None:
+    """Resolve every method's configuration as ``osma-bench run`` will; OsmaError listing all problems."""
+    from osma_bench.harness.config import parse_overrides, resolve_config
+    from osma_bench.methods.registry import get_method
+
+    parsed = parse_overrides(overrides)
+    problems = []
+    for name in methods:
+        try:
+            config = resolve_config(get_method(name), profile, parsed, epochs)
+        except OsmaError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        if config["image_size"] != image_size:
+            problems.append(f"{name}: profile {profile!r} expects {config['image_size']}x{config['image_size']} "
+                            f"images but {dataset} stores {image_size}x{image_size} (use --set image_size="
+                            f"{image_size} or a dataset built at that size)")
+    if problems:
+        raise OsmaError("sweep not started; these methods would fail on every split and seed:\n  " + "\n  ".join(problems))
+
+
+def check_dataset(root: Path) -> None:
+    """Verify the dataset's files once (checksums and schema, not the content hash), as ``run`` would."""
+    from osma_bench.data import verify_dataset
+
+    problems = verify_dataset(root, content_hash=False)
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; ... ({len(problems)} problems)" if len(problems) > 5 else "")
+        raise OsmaError(f"dataset {root} failed verification: {shown} (rebuild it or run osma-bench verify-data)")

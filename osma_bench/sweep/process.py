@@ -1,0 +1,81 @@
+"""Start one run's process with its output captured in the sweep log (shared by every executor).
+
+This module imports nothing heavy: Slurm jobs unpickle a reference to :func:`execute_command`
+and should start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+
+def open_log(log: Path, argv: Sequence[str]) -> IO[str]:
+    """Open ``log`` for appending (attempts accumulate) and write a header naming the command."""
+    from osma_bench.sweep.command import format_argv
+
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    fh = open(log, "a", encoding="utf-8")
+    fh.write(f"===== {time.strftime('%Y-%m-%d %H:%M:%S')} on {os.uname().nodename}: {format_argv(argv)}\n")
+    fh.flush()
+    return fh
+
+
+def child_env(updates: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment plus ``updates``; unbuffered Python so logs are live."""
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in updates.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def start_process(argv: Sequence[str], log: Path, env: Mapping[str, str]) -> tuple[subprocess.Popen, IO[str]]:
+    """Start ``argv`` in its own session with stdout and stderr going to ``log``."""
+    fh = open_log(log, argv)
+    try:
+        proc = subprocess.Popen(list(argv), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=child_env(env), start_new_session=True)
+    except OSError as exc:
+        fh.write(f"could not start: {exc}\n")
+        fh.close()
+        raise
+    return proc, fh
+
+
+def close_log(fh: IO[str], returncode: int) -> None:
+    """Write the exit status and close the log."""
+    try:
+        fh.write(f"===== exit status {returncode}\n")
+    finally:
+        fh.close()
+
+
+def stop_process(proc: subprocess.Popen, grace_s: float = 30.0) -> int:
+    """Interrupt ``proc``'s process group (the harness then marks its run interrupted), kill it after
+    ``grace_s`` seconds if it is still there; return its exit status."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+            return proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return proc.wait()
+
+
+def execute_command(argv: Sequence[str], log: str, env: Mapping[str, str]) -> int:
+    """Run ``argv`` to the end with output in ``log``; return its exit status (used inside Slurm jobs)."""
+    proc, fh = start_process(argv, Path(log), env)
+    try:
+        returncode = proc.wait()
+    except BaseException:  # the job is being stopped (Slurm timeout, pre-emption, cancel)
+        close_log(fh, stop_process(proc))
+        raise
+    close_log(fh, returncode)
+    return returncode
