@@ -93,6 +93,20 @@ class DCTClassifierMethod(Method):
                 return self.model.head(feature), feature
             return self.model.head(self.model.dropout(feature)), feature
 
+    @contextlib.contextmanager
+    def running_stats_frozen(self):
+        """Forward passes inside use batch statistics but leave BatchNorm running statistics as
+        they are (momentum 0), so the statistics used at test time describe known images only."""
+        norms = [m for m in self.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        saved = [m.momentum for m in norms]
+        for m in norms:
+            m.momentum = 0.0
+        try:
+            yield
+        finally:
+            for m, momentum in zip(norms, saved, strict=True):
+                m.momentum = momentum
+
     def classification_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy on ``z / T``; legacy: on ``softmax(z) / T`` as the official code."""
         logits = logits.float()

@@ -48,6 +48,12 @@ class POSEMethod(DCTClassifierMethod):
     ``smoke``: width 8, 3 steps per epoch). The augmentation hyperparameters keep their paper
     values in every profile; ``aug_lr_step`` / ``aug_lr_gamma`` default to the profile's StepLR.
 
+    ``known_bn_stats`` (default true, off under ``legacy``): augmented images are normalised with
+    their own batch statistics in training, but do not update BatchNorm's running statistics. On
+    the mini profile, where an augmentation model sees only ~18 steps per epoch and stays far from
+    the identity, the mixed running statistics otherwise dropped POSE's validation accuracy to
+    ~40% against Base's ~95% (measured on mini split 1, seed 0; validation data only).
+
     Fixes to the official code (``legacy=true`` restores the first two): the classifier is put in
     training mode every epoch (the official code never calls ``train()`` after the first
     validation, so BatchNorm statistics freeze and dropout is off from epoch 1); CE on ``z / T``
@@ -73,6 +79,7 @@ class POSEMethod(DCTClassifierMethod):
         "triplet_margin": 0.3,
         "cls_pre": True,
         "start_cls_pre_epoch": 1,
+        "known_bn_stats": True,
     }
 
     def __init__(self, spec: MethodSpec) -> None:
@@ -81,6 +88,15 @@ class POSEMethod(DCTClassifierMethod):
         self.generator = torch.Generator().manual_seed(int(spec.seed))
 
     # -- training -------------------------------------------------------------------------------
+
+    def forward_synthetic(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training forward of augmented images. With ``known_bn_stats`` (default; off in legacy)
+        BatchNorm running statistics are not updated by them: test images are normalised with
+        statistics of known images, not of a mixture with heavily filtered augmented images."""
+        if self.hp.get("known_bn_stats", True) and not self.legacy:
+            with self.running_stats_frozen():
+                return self.forward_train(images)
+        return self.forward_train(images)
 
     def set_train_mode(self, epoch: int) -> None:
         """Training mode every epoch; legacy: only in epoch 0 (the official code's behaviour)."""
@@ -128,7 +144,7 @@ class POSEMethod(DCTClassifierMethod):
                 with torch.no_grad():
                     prev_images = prev(pixels)
                 with torch.set_grad_enabled(use_pre):
-                    _, feature_prev = self.forward_train(prev_images)
+                    _, feature_prev = self.forward_synthetic(prev_images)
 
             # Phase 1: the augmentation model (gradients reach only its parameters).
             aug_images = aug(pixels)
@@ -136,7 +152,7 @@ class POSEMethod(DCTClassifierMethod):
             loss_aug = loss_mse
             logged: dict[str, torch.Tensor] = {"loss_mse": loss_mse.detach()}
             if prev is not None:
-                _, feature_aug = self.forward_train(aug_images)
+                _, feature_aug = self.forward_synthetic(aug_images)
                 feature_aug = feature_aug.float()
                 similarity = F.cosine_similarity(feature.detach().float(), feature_aug, dim=1, eps=1e-6).mean()
                 loss_close = (1.0 - similarity).clamp_min(1.0 - float(hp["known_sim_limit"]))
@@ -151,7 +167,7 @@ class POSEMethod(DCTClassifierMethod):
             # Phase 2: the classifier, on known images and the updated augmentation model's output.
             with torch.no_grad():
                 aug_images = aug(pixels)
-            _, feature_aug = self.forward_train(aug_images)
+            _, feature_aug = self.forward_synthetic(aug_images)
             loss_cls = self.classification_loss(logits, labels)
             aug_labels = labels + num_classes
             merged_labels = torch.cat([labels, aug_labels])
