@@ -18,12 +18,12 @@ install: $(STAMP)
 
 # The main job: the embedded benchmark (built when absent), Base and POSE on split 1, seed 0,
 # mini profile, then the report table. Reruns reuse finished runs (--resume is a no-op on them).
-DEMO_OUT := results/demo
+DEMO_OUT := demo_results
 demo: $(STAMP)
 	test -f datasets/mini/dataset.json || $(VENV)/bin/osma-bench build-data mini --out datasets/mini
 	$(VENV)/bin/osma-bench run --method base --data datasets/mini --split 1 --seed 0 --profile mini --resume --out $(DEMO_OUT)
 	$(VENV)/bin/osma-bench run --method pose --data datasets/mini --split 1 --seed 0 --profile mini --resume --out $(DEMO_OUT)
-	$(VENV)/bin/osma-bench report $(DEMO_OUT)
+	$(VENV)/bin/osma-bench report $(DEMO_OUT) --out $(DEMO_OUT)/REPORT.md
 
 test: $(STAMP)
 	$(PY) -m pytest -x -q --timeout=600

@@ -24,8 +24,8 @@ def _root() -> None:
 
 def _register_commands() -> None:
     from osma_bench.data import cli as data_cli
-    from osma_bench.evaluation import cli as evaluation_cli
     from osma_bench.discovery import cli as discovery_cli
+    from osma_bench.evaluation import cli as evaluation_cli
     from osma_bench.harness import cli as harness_cli
     from osma_bench.sweep import cli as sweep_cli
 
