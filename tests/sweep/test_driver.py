@@ -146,7 +146,7 @@ def test_interrupted_sweep_rerun_finishes_only_what_is_missing(tmp_path):
         proc.kill()
         pytest.fail("the fake runs never started")
     proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=30)
+    output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, output
     assert "interrupted" in output and "2 cancelled, 1 not started" in output
     # the jobs were stopped with SIGINT (as Ctrl-C would) and marked themselves interrupted
