@@ -1,7 +1,8 @@
 """Build throughput (images/s) with 1 and 2 workers, and peak memory at two sizes 10x apart.
 
 Run: ``.venv/bin/python benchmarks/bench_build.py [--images 400] [--small 100] [--work /tmp/osma-bench-build]``.
-Each build runs in its own process; peak memory is that process's maximum resident set size
+Each build runs in its own process; the CPU time of all its processes is printed too, since on a
+shared, loaded machine wall-clock rates mostly measure the other load. Peak memory is that process's maximum resident set size
 (``ru_maxrss``), plus, with workers, the largest worker's.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -30,7 +32,9 @@ names = sorted(p.name for p in root.glob("*.png"))[:count]
 start = time.perf_counter()
 run_build(flat_plan(root, names), out, PreprocessConfig(size=128), workers=workers, shard_size=10000)
 elapsed = time.perf_counter() - start
-print(json.dumps({{"seconds": elapsed, "self_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+print(json.dumps({{"seconds": elapsed, "cpu_seconds": cpu, "self_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "children_maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}}))
 """
 
@@ -63,7 +67,9 @@ def main() -> None:
     for workers in (1, 2):
         r = run_child(src, args.work / "out", args.images, workers)
         rates[workers] = args.images / r["seconds"]
-        print(f"workers={workers}: {r['seconds']:.2f} s, {rates[workers]:.1f} images/s")
+        print(f"workers={workers}: {r['seconds']:.2f} s, {rates[workers]:.1f} images/s, "
+              f"{1000 * r['cpu_seconds'] / args.images:.2f} CPU-ms per image (all processes), "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"speed-up 2 vs 1 worker: {rates[2] / rates[1]:.2f}x")
     for count in (small, args.images):
         r = run_child(src, args.work / "out", count, 1)
