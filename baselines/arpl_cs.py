@@ -15,6 +15,7 @@ from torch import nn
 
 from baselines.gan import (
     Discriminator,
+    GANStateMixin,
     Generator,
     add_auxiliary_batchnorm,
     discriminator_step,
@@ -69,7 +70,7 @@ def confusing_sample_loss(points: ReciprocalPoints, features: torch.Tensor) -> t
     return (log_p.exp() * log_p).sum(1).mean().exp()
 
 
-class ARPLCS(DCTClassifierMethod):
+class ARPLCS(GANStateMixin, DCTClassifierMethod):
     """ARPL with confusing samples (ARPL+CS) on Simple_CNN (DCT input); score = max logit.
 
     Training, per step (the official code's CS pass and plain pass, interleaved batch by batch because
@@ -187,22 +188,14 @@ class ARPLCS(DCTClassifierMethod):
         return {
             **super().state_dict(),
             "points": self.points.state_dict(),
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
+            **self.gan_state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.points.load_state_dict(state["points"])
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        self.load_gan_state_dict(state)
 
     def augmented_samples(self, images: torch.Tensor) -> dict[str, torch.Tensor] | None:
         """Confusing samples from the generator, as many as ``images``."""
-        self.generator.eval()
-        with torch.no_grad():
-            return {"confusing samples": self.generator(self.generator.sample_noise(images.shape[0], self.device))}
+        return {"confusing samples": self.generator_samples(images.shape[0])}

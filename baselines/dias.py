@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from baselines.gan import (
     Discriminator,
+    GANStateMixin,
     Generator,
     add_auxiliary_batchnorm,
     discriminator_step,
@@ -52,7 +53,7 @@ def simulated_sample_loss(logits_stage1: torch.Tensor, logits_stage2: torch.Tens
             + smoothed_cross_entropy(logits_final, labels, smoothing_final)) / 3.0
 
 
-class DIAS(DCTClassifierMethod):
+class DIAS(GANStateMixin, DCTClassifierMethod):
     """DIAS on Simple_CNN (DCT input): GAN stage, copycat stage with smoothed losses; score = MSP.
 
     Two networks: the classifier (net2, this method's Base model, with an auxiliary BatchNorm for
@@ -200,22 +201,14 @@ class DIAS(DCTClassifierMethod):
         return {
             **super().state_dict(),
             "copycat": self.copycat.state_dict(),
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
+            **self.gan_state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.copycat.load_state_dict(state["copycat"])
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        self.load_gan_state_dict(state)
 
     def augmented_samples(self, images: torch.Tensor) -> dict[str, torch.Tensor] | None:
         """Samples from the simulator's generator, as many as ``images``."""
-        self.generator.eval()
-        with torch.no_grad():
-            return {"simulated samples": self.generator(self.generator.sample_noise(images.shape[0], self.device))}
+        return {"simulated samples": self.generator_samples(images.shape[0])}

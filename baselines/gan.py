@@ -164,3 +164,32 @@ def generator_adversarial_loss(discriminator: Discriminator, fake: torch.Tensor)
     """The generator's BCE against the "real" label (gradients flow into the generator)."""
     out = discriminator(fake)
     return nn.functional.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+
+
+class GANStateMixin:
+    """Checkpointing and sampling of the confusing-sample GAN shared by ARPL+CS and DIAS.
+
+    The host method defines ``generator``, ``discriminator``, ``opt_g``, ``opt_d`` and ``device``.
+    """
+
+    def gan_state_dict(self) -> dict:
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+        }
+
+    def load_gan_state_dict(self, state: dict) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+
+    def generator_samples(self, n: int):
+        """``n`` images from the generator, in eval mode, without gradients."""
+        import torch
+
+        self.generator.eval()
+        with torch.no_grad():
+            return self.generator(self.generator.sample_noise(n, self.device))
