@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(VENV)/bin/osma-bench report $(DEMO_OUT) --out $(DEMO_OUT)/REPORT.md
 
 test: $(STAMP)
-	$(PY) -m pytest -x -q --timeout=600
+	$(PY) -m pytest -x --timeout=600
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
