@@ -15,67 +15,37 @@ Run by hand:
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
-import numpy as np
 import torch
+from _cost import cost_arguments, make_method, synthetic_batches
 
 from baselines.dct_cnn import DCTCNN
 from baselines.dnadet import DNADet
 from baselines.prnu import PRNU
 from baselines.repmix import RepMix
 from baselines.yu import YuGANFingerprint
-from osma_bench.data.synthetic import synthetic_images
 from osma_bench.harness.config import resolve_config
-from osma_bench.methods.api import MethodSpec
 from osma_bench.methods.base_cnn import BaseMethod
 
 
-def make(cls, profile: str, num_classes: int):
-    config = resolve_config(cls, profile)
-    spec = MethodSpec(num_classes, int(config["image_size"]), torch.device("cpu"), config, seed=0,
-                      epochs=int(config["epochs"]), steps_per_epoch=1, profile=profile)
-    return cls(spec)
-
-
-def synthetic_batches(num_classes: int, per_class: int, size: int, steps: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``steps`` class-balanced batches of synthetic images in [-1, 1]."""
-    rng = np.random.default_rng(0)
-    batches = []
-    for _ in range(steps):
-        images = np.concatenate([synthetic_images(k, per_class, size, rng) for k in range(num_classes)])
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-        batches.append((x, torch.arange(num_classes).repeat_interleave(per_class)))
-    return batches
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="mini")
-    parser.add_argument("--classes", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=4, help="class-balanced steps per timed epoch")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: leave as is)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    args = cost_arguments(__doc__.splitlines()[0])
     config = resolve_config(BaseMethod, args.profile)
     batches = synthetic_batches(args.classes, int(config["per_class"]), int(config["image_size"]), args.steps)
 
-    dct = make(DCTCNN, args.profile, args.classes)
+    dct = make_method(DCTCNN, args.profile, args.classes)
     dct.train_epoch(batches, 0)  # freeze the statistics so later calls time training epochs
-    dnadet = make(DNADet, args.profile, args.classes)
+    dnadet = make_method(DNADet, args.profile, args.classes)
     runs = {
-        "base": (make(BaseMethod, args.profile, args.classes), 0),
-        "prnu (accumulating pass)": (make(PRNU, args.profile, args.classes), 0),
-        "yu": (make(YuGANFingerprint, args.profile, args.classes), 0),
+        "base": (make_method(BaseMethod, args.profile, args.classes), 0),
+        "prnu (accumulating pass)": (make_method(PRNU, args.profile, args.classes), 0),
+        "yu": (make_method(YuGANFingerprint, args.profile, args.classes), 0),
         "dct_cnn (training epoch)": (dct, 1),
         "dnadet (pre-training)": (dnadet, 0),
         "dnadet (training)": (dnadet, int(dnadet.hp["pretrain_epochs"])),
-        "repmix": (make(RepMix, args.profile, args.classes), 0),
+        "repmix": (make_method(RepMix, args.profile, args.classes), 0),
     }
     for name, (method, epoch) in runs.items():  # warm-up: first calls allocate and pick kernels
         if not name.startswith("prnu"):
@@ -87,7 +57,7 @@ def main() -> None:
             start = time.perf_counter()
             method.train_epoch(batches, epoch)
             times[name].append(time.perf_counter() - start)
-        fresh = make(DCTCNN, args.profile, args.classes)
+        fresh = make_method(DCTCNN, args.profile, args.classes)
         start = time.perf_counter()
         fresh.train_epoch(batches, 0)
         stats_pass.append(time.perf_counter() - start)

@@ -11,54 +11,33 @@ OpenMax trains exactly as Base and adds a one-off ``finalize`` (reported separat
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import torch
+from _cost import cost_arguments, make_method, synthetic_batches
 
 from baselines.arpl_cs import ARPLCS
 from baselines.dias import DIAS
 from baselines.openmax import OpenMax
 from baselines.proser import PROSER
 from osma_bench.harness.config import resolve_config
-from osma_bench.methods.api import MethodSpec
 from osma_bench.methods.base_cnn import BaseMethod
 
 
-def make(cls, profile: str, num_classes: int, epochs: int | None = None):
-    config = resolve_config(cls, profile)
-    if epochs is not None:
-        config["epochs"] = epochs
-    spec = MethodSpec(num_classes, int(config["image_size"]), torch.device("cpu"), config, seed=0,
-                      epochs=int(config["epochs"]), steps_per_epoch=1, profile=profile)
-    return cls(spec)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="mini")
-    parser.add_argument("--classes", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=4, help="training steps per timed epoch")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: leave as is)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    args = cost_arguments(__doc__.splitlines()[0])
     config = resolve_config(BaseMethod, args.profile)
-    size, per_class = int(config["image_size"]), int(config["per_class"])
-    labels = torch.arange(args.classes).repeat_interleave(per_class)
-    batches = [(torch.rand(len(labels), 3, size, size) * 2 - 1, labels) for _ in range(args.steps)]
+    batches = synthetic_batches(args.classes, int(config["per_class"]), int(config["image_size"]), args.steps)
 
-    proser = make(PROSER, args.profile, args.classes)
+    proser = make_method(PROSER, args.profile, args.classes)
     runs = {
-        "base": (make(BaseMethod, args.profile, args.classes), 0),
-        "openmax (Base phase)": (make(OpenMax, args.profile, args.classes), 0),
+        "base": (make_method(BaseMethod, args.profile, args.classes), 0),
+        "openmax (Base phase)": (make_method(OpenMax, args.profile, args.classes), 0),
         "proser (Base phase)": (proser, 0),
         "proser (fine-tuning)": (proser, proser.base_epochs),
-        "arpl_cs": (make(ARPLCS, args.profile, args.classes), 0),
-        "dias": (make(DIAS, args.profile, args.classes), 0),
+        "arpl_cs": (make_method(ARPLCS, args.profile, args.classes), 0),
+        "dias": (make_method(DIAS, args.profile, args.classes), 0),
     }
     for method, epoch in runs.values():  # warm-up: first calls allocate and pick kernels
         method.train_epoch(batches[:1], epoch)
@@ -74,13 +53,13 @@ def main() -> None:
     finalize_s = time.perf_counter() - start
 
     base = statistics.median(times["base"])
-    print(f"profile {args.profile}: {args.classes} classes, {len(labels)} images per step, {args.steps} steps per "
+    print(f"profile {args.profile}: {args.classes} classes, {len(batches[0][1])} images per step, {args.steps} steps per "
           f"epoch, median of {args.rounds} rounds, {torch.get_num_threads()} thread(s)")
     print(f"{'method':24s} {'s/epoch':>9s} {'x Base':>7s}")
     for name, values in times.items():
         median = statistics.median(values)
         print(f"{name:24s} {median:9.3f} {median / base:7.2f}")
-    print(f"openmax finalize (fit + selection on {args.steps * len(labels)} train/val images): {finalize_s:.3f} s")
+    print(f"openmax finalize (fit + selection on {args.steps * len(batches[0][1])} train/val images): {finalize_s:.3f} s")
 
 
 if __name__ == "__main__":
