@@ -41,7 +41,11 @@ def register(app: typer.Typer) -> None:
         verify: bool = typer.Option(True, "--verify/--no-verify", help="check the dataset's checksums first"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="show the progress bar"),
     ) -> None:
-        """Train and evaluate one method on one split and seed; write results/<dataset>/<method>/split<k>/seed<s>/."""
+        """Train and evaluate one method on one split and seed; write results/<dataset>/<method>/split<k>/seed<s>/.
+
+        Several processes or GPUs: start it with torchrun, e.g.
+        torchrun --standalone --nproc-per-node 4 --no-python osma-bench run --method pose ...
+        """
         from rich.console import Console
 
         from osma_bench.errors import OsmaError
@@ -54,4 +58,5 @@ def register(app: typer.Typer) -> None:
                              epochs=epochs, overrides=parse_overrides(overrides), resume=resume,
                              overwrite=overwrite, out=out, verify=verify, progress=progress)
         result = run(request)
-        Console().print(f"{result.path}: {summary_line(result.metrics)}")
+        if result.metrics:  # distributed runs: rank 0 only
+            Console().print(f"{result.path}: {summary_line(result.metrics)}")

@@ -24,10 +24,14 @@ def run_path(out: Path, dataset: str, method: str, split: int, seed: int) -> Pat
 
 
 class RunDir:
-    """Creates, guards and writes one run directory; ``run.json`` is rewritten atomically on change."""
+    """Creates, guards and writes one run directory; ``run.json`` is rewritten atomically on change.
 
-    def __init__(self, path: Path) -> None:
+    ``writer=False`` (the non-zero ranks of a distributed run): reads work, writes do nothing.
+    """
+
+    def __init__(self, path: Path, writer: bool = True) -> None:
         self.path = Path(path)
+        self.writer = writer
         self.run_json = self.path / "run.json"
         self.metrics = self.path / "metrics.json"
         self.scores = self.path / "scores.h5"
@@ -63,10 +67,13 @@ class RunDir:
     def write_record(self, **changes: Any) -> None:
         """Update and atomically rewrite run.json."""
         self.record.update(changes)
-        write_json(self.run_json, self.record)
+        if self.writer:
+            write_json(self.run_json, self.record)
 
     def log(self, line: str) -> None:
         """Append a time-stamped line to log.txt (flushed at once, so a crash keeps what came before)."""
+        if not self.writer:
+            return
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         with open(self.log_file, "a", encoding="utf-8") as fh:
             fh.write(f"{stamp} {line}\n")

@@ -29,12 +29,13 @@ from osma_bench.harness.data import (
     ordered_batches,
     training_batches,
 )
-from osma_bench.harness.device import describe_device, select_device
+from osma_bench.harness.device import describe_device
 from osma_bench.harness.progress import TrainingProgress, format_losses
 from osma_bench.harness.rundir import RunDir, code_version, library_versions, method_version, run_path
 from osma_bench.harness.seeding import rng_state, seed_everything, set_rng_state
 from osma_bench.methods.api import Method, MethodSpec
 from osma_bench.methods.registry import get_method
+from osma_bench.parallel import World, world_from_env
 
 
 @dataclass
@@ -66,10 +67,25 @@ class RunResult:
 
 
 def run(request: RunRequest, console: Console | None = None) -> RunResult:
-    """Execute one run; OsmaError for anything the user can fix (run.json then says ``failed``)."""
-    console = console or Console(stderr=True)
+    """Execute one run; OsmaError for anything the user can fix (run.json then says ``failed``).
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every process trains on its share of each batch; rank 0
+    alone writes the run directory, evaluates and returns the metrics (the others return ``{}``).
+    """
     method_cls = get_method(request.method)
-    device = select_device(request.device)
+    world, device = world_from_env(request.device)
+    try:
+        return _run(request, method_cls, world, device, console)
+    finally:
+        world.close()
+
+
+def _run(request: RunRequest, method_cls: type[Method], world: World, device: torch.device,
+         console: Console | None) -> RunResult:
+    if world.distributed and not method_cls.supports_distributed:
+        raise OsmaError(f"method {request.method!r} does not support distributed training (torchrun); run it "
+                        "in a single process")
+    console = console or Console(stderr=True, quiet=not world.is_main)
     config = resolve_config(method_cls, request.profile, request.overrides, request.epochs)
     if int(config["num_threads"]) > 0:
         torch.set_num_threads(int(config["num_threads"]))
@@ -80,8 +96,11 @@ def run(request: RunRequest, console: Console | None = None) -> RunResult:
             f"{request.profile!r} expects {config['image_size']}; use a dataset built at that size or "
             f"--set image_size={dataset.image_size}"
         )
-    rundir = RunDir(run_path(request.out, dataset.name, request.method, request.split, request.seed))
-    rundir.prepare(request.resume, request.overwrite)
+    rundir = RunDir(run_path(request.out, dataset.name, request.method, request.split, request.seed),
+                    writer=world.is_main)
+    if world.is_main:
+        rundir.prepare(request.resume, request.overwrite)
+    world.barrier()
     previous = rundir.previous_record() if request.resume else None
     if previous and previous.get("status") == "complete" and rundir.metrics.is_file():
         console.print(f"{rundir.path}: already complete; nothing to do")
@@ -106,8 +125,10 @@ def run(request: RunRequest, console: Console | None = None) -> RunResult:
         "timings": {},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if world.distributed:
+        rundir.record["distributed"] = world.describe()
     try:
-        return _execute(request, method_cls, config, dataset, device, rundir, console)
+        return _execute(request, method_cls, config, dataset, device, rundir, console, world)
     except KeyboardInterrupt:
         rundir.write_record(status="failed", error="interrupted")
         rundir.log("interrupted")
@@ -119,16 +140,25 @@ def run(request: RunRequest, console: Console | None = None) -> RunResult:
 
 
 def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, Any], dataset: DatasetInfo,
-             device: torch.device, rundir: RunDir, console: Console) -> RunResult:
-    seed_everything(request.seed, device)
+             device: torch.device, rundir: RunDir, console: Console, world: World) -> RunResult:
+    seed_everything(request.seed, device)  # the same seed in every process: same weights, same batches
     limit, workers = float(config["preload_limit_mb"]), int(config["num_workers"])
     train = Partition(dataset.root, request.split, "train", device, limit, workers)
     val = Partition(dataset.root, request.split, "val", device, limit, workers)
     train_batches = training_batches(train, config, request.seed, method_cls.balanced_loader, dataset.num_classes)
+    if world.distributed:
+        batch = int(config["per_class"]) * dataset.num_classes  # balanced and shuffled loaders alike
+        if int(config["per_class"]) % world.size:
+            raise OsmaError(f"per_class={config['per_class']} images per known class per step cannot be split "
+                            f"evenly over {world.size} processes; choose a multiple of {world.size} (--set "
+                            "per_class=...)")
+        rundir.log(f"{world.size} processes: {batch // world.size} of the {batch} images of each step per process")
+    train_batches.sampler = world.shard(train_batches.sampler)  # this process's share of every batch
     epochs = int(config["epochs"])
     spec = MethodSpec(num_classes=dataset.num_classes, image_size=dataset.image_size, device=device,
                       hparams=config, seed=request.seed, epochs=epochs, steps_per_epoch=len(train_batches),
-                      profile=request.profile, split=request.split, dataset_sha256=dataset.content_sha256)
+                      profile=request.profile, split=request.split, dataset_sha256=dataset.content_sha256,
+                      world=world)
     method = method_cls(spec)
     fingerprint = checkpoint.config_fingerprint(config)
 
@@ -147,11 +177,12 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
     else:
         rundir.log(f"start: method {request.method}, dataset {dataset.name}, split {request.split}, seed "
                    f"{request.seed}, profile {request.profile}, device {device}, {len(train)} train images, "
-                   f"{len(train_batches)} steps per epoch")
+                   f"{len(train_batches)} steps per epoch"
+                   + (f", {world.size} processes ({world.backend})" if world.distributed else ""))
     rundir.write_record(epochs_completed=start_epoch, history=history)
 
     select = config["select_on"]
-    with TrainingProgress(console, enabled=request.progress and console.is_terminal) as progress:
+    with TrainingProgress(console, enabled=request.progress and console.is_terminal and world.is_main) as progress:
         for epoch in range(start_epoch, epochs):
             train_batches.sampler.set_epoch(epoch)
             started = time.perf_counter()
@@ -160,26 +191,30 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
             )
             train_s = time.perf_counter() - started
             started = time.perf_counter()
-            val_acc = validation_accuracy(method, ordered_batches(val, int(config["eval_batch_size"])))
+            val_acc = validation_accuracy(method, ordered_batches(val, int(config["eval_batch_size"])), world)
             entry = {"epoch": epoch, "losses": {k: float(v) for k, v in (losses or {}).items()},
                      "val_accuracy": val_acc, "train_s": train_s, "val_s": time.perf_counter() - started,
-                     "images_per_s": progress.images_per_second}
+                     "images_per_s": progress.images_per_second * world.size}
             history.append(entry)
             # Ties go to the later epoch (longer training; POSE's open space keeps expanding).
             if select == "val_accuracy" and (best is None or val_acc >= best["val_accuracy"]):
                 best = {"epoch": epoch, "val_accuracy": val_acc}
-                checkpoint.save(rundir.best, {"epoch": epoch, "state": method.state_dict()})
-            checkpoint.save(rundir.last, {
+                if world.is_main:
+                    checkpoint.save(rundir.best, {"epoch": epoch, "state": method.state_dict()})
+            if world.is_main:
+                checkpoint.save(rundir.last, {
                 "epoch": epoch + 1, "state": method.state_dict(), "rng": rng_state(), "history": history,
                 "best": best, "fingerprint": fingerprint, "method": request.method,
                 "dataset_sha256": dataset.content_sha256,
-            })
+                })
             line = (f"epoch {epoch + 1}/{epochs}  {format_losses(entry['losses'])}  val_acc {val_acc:.4f}  "
                     f"{entry['images_per_s']:.0f} img/s  {train_s:.1f}s")
             rundir.log(line)
             console.print(line, soft_wrap=True)
             rundir.write_record(epochs_completed=epoch + 1, history=history)
 
+    if not world.is_main:
+        return RunResult(rundir.path, {})  # rank 0 evaluates and writes the results
     if select == "val_accuracy" and best is not None:
         saved = checkpoint.load(rundir.best, device)
         if int(saved["epoch"]) != int(best["epoch"]):
@@ -206,13 +241,19 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
 
 
 @torch.no_grad()
-def validation_accuracy(method: Method, batches: Batches) -> float:
-    """Known-class accuracy of ``argmax logits`` on the validation partition."""
-    correct, total = 0, 0
+def validation_accuracy(method: Method, batches: Batches, world: World | None = None) -> float:
+    """Known-class accuracy of ``argmax logits`` on the validation partition (several processes:
+    each predicts every ``size``-th batch and the counts are summed)."""
+    if world is not None and world.distributed:
+        batches.sampler = world.take_turns(batches.sampler)
+    counts = torch.zeros(2, dtype=torch.float64)
     for images, labels in batches:
         logits = method.predict(images).logits
-        correct += int((logits.argmax(dim=1) == labels).sum())
-        total += int(labels.numel())
+        counts[0] += int((logits.argmax(dim=1) == labels).sum())
+        counts[1] += int(labels.numel())
+    if world is not None and world.distributed:
+        counts = world.all_sum(counts.to(method.device)).cpu()
+    correct, total = int(counts[0]), int(counts[1])
     if total == 0:
         raise OsmaError("the validation partition is empty; use --set select_on=last")
     return correct / total

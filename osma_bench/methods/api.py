@@ -13,6 +13,8 @@ from typing import Any, ClassVar, NamedTuple
 
 import torch
 
+from osma_bench.parallel.world import SINGLE_PROCESS, World
+
 
 @dataclass
 class MethodSpec:
@@ -29,6 +31,8 @@ class MethodSpec:
     #: The protocol split and the dataset's content hash (for methods that reuse another run).
     split: int | None = None
     dataset_sha256: str | None = None
+    #: The processes this run trains on (docs/CONTRACTS.md, "Distributed training").
+    world: World = SINGLE_PROCESS
 
 
 class Prediction(NamedTuple):
@@ -58,11 +62,15 @@ class Method:
     balanced_loader: ClassVar[bool] = True
     #: Whether the method trains at all (False: one accumulating pass, e.g. PRNU).
     trains: ClassVar[bool] = True
+    #: Whether train_epoch is written for several processes (torchrun): each process sees its
+    #: share of every batch and the method averages gradients through ``spec.world``.
+    supports_distributed: ClassVar[bool] = False
 
     def __init__(self, spec: MethodSpec) -> None:
         self.spec = spec
         self.hp = dict(spec.hparams)
         self.device = spec.device
+        self.world = spec.world
         #: Optional: the latest training step's losses; the harness shows them in its progress bar.
         self.step_losses: dict[str, float] = {}
 

@@ -45,6 +45,7 @@ class DCTClassifierMethod(Method):
     """
 
     defaults: ClassVar[dict[str, Any]] = dict(CLASSIFIER_DEFAULTS)
+    supports_distributed: ClassVar[bool] = True
 
     def __init__(self, spec: MethodSpec) -> None:
         super().__init__(spec)
@@ -57,6 +58,8 @@ class DCTClassifierMethod(Method):
             feature_dim=int(hp.get("feature_dim", 512)),
             dropout=float(hp.get("dropout", 0.2)),
         ).to(self.device)
+        # Several processes: global BatchNorm statistics and rank 0's initial weights.
+        self.model = self.world.prepare_module(self.model)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(hp.get("lr", 1e-4)))
         self.scheduler = torch.optim.lr_scheduler.StepLR(
             self.optimizer, step_size=int(hp.get("lr_step", 500)), gamma=float(hp.get("lr_gamma", 0.9))
@@ -118,6 +121,7 @@ class DCTClassifierMethod(Method):
         """One optimiser and scheduler step of the classifier (the scheduler counts iterations)."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.world.average_gradients(self.model.parameters())
         self.optimizer.step()
         self.scheduler.step()
 

@@ -107,7 +107,9 @@ class POSEMethod(DCTClassifierMethod):
 
     def _new_aug_model(self) -> tuple[AugmentationModel, torch.optim.Optimizer, Any]:
         hp = self.hp
-        aug = self._place(AugmentationModel(hidden=int(hp["aug_hidden"]), kernel_size=int(hp["aug_kernel"])))
+        aug = self.world.prepare_module(
+            self._place(AugmentationModel(hidden=int(hp["aug_hidden"]), kernel_size=int(hp["aug_kernel"])))
+        )
         optimizer = torch.optim.Adam(aug.parameters(), lr=float(hp["aug_lr"]))
         step = hp.get("aug_lr_step") or hp.get("lr_step", 500)
         gamma = hp.get("aug_lr_gamma") or hp.get("lr_gamma", 0.9)
@@ -133,6 +135,7 @@ class POSEMethod(DCTClassifierMethod):
         margin = float(hp["triplet_margin"])
         use_pre = bool(hp["cls_pre"]) and epoch >= int(hp["start_cls_pre_epoch"])
         meter = LossMeter()
+        world = self.world  # several processes: each has its share of every batch
         for images, labels in loader:
             pixels = images.contiguous(memory_format=torch.channels_last)  # the augmentation models' input
             # Known images: one forward with its graph, used by both phases (the classifier does
@@ -148,19 +151,23 @@ class POSEMethod(DCTClassifierMethod):
 
             # Phase 1: the augmentation model (gradients reach only its parameters).
             aug_images = aug(pixels)
-            loss_mse = F.mse_loss(aug_images, images).clamp_min(float(hp["mse_lowbound"]))
+            # Batch means under a clamp are taken over the whole batch (all processes).
+            loss_mse = world.global_mean(F.mse_loss(aug_images, images)).clamp_min(float(hp["mse_lowbound"]))
             loss_aug = loss_mse
             logged: dict[str, torch.Tensor] = {"loss_mse": loss_mse.detach()}
             if prev is not None:
                 _, feature_aug = self.forward_synthetic(aug_images)
                 feature_aug = feature_aug.float()
-                similarity = F.cosine_similarity(feature.detach().float(), feature_aug, dim=1, eps=1e-6).mean()
+                similarity = world.global_mean(
+                    F.cosine_similarity(feature.detach().float(), feature_aug, dim=1, eps=1e-6).mean()
+                )
                 loss_close = (1.0 - similarity).clamp_min(1.0 - float(hp["known_sim_limit"]))
                 loss_div = F.cosine_similarity(feature_aug, feature_prev.detach().float(), dim=1, eps=1e-6).mean()
                 loss_aug = loss_aug + float(hp["w_close"]) * loss_close + float(hp["w_div"]) * loss_div
                 logged.update(loss_close_known=loss_close.detach(), loss_distant_preaug=loss_div.detach())
             opt_aug.zero_grad(set_to_none=True)
             loss_aug.backward(inputs=aug_params)
+            world.average_gradients(aug_params)
             opt_aug.step()
             sched_aug.step()
 
@@ -169,16 +176,17 @@ class POSEMethod(DCTClassifierMethod):
                 aug_images = aug(pixels)
             _, feature_aug = self.forward_synthetic(aug_images)
             loss_cls = self.classification_loss(logits, labels)
-            aug_labels = labels + num_classes
-            merged_labels = torch.cat([labels, aug_labels])
+            # Triplet mining runs over the whole batch (every process's rows, in rank order).
+            all_labels, all_feature = world.gather(labels), world.gather(feature)
+            merged_labels = torch.cat([all_labels, all_labels + num_classes])
             loss_metric = batch_hard_triplet_loss(
-                torch.cat([feature, feature_aug]).float(), merged_labels, margin
+                torch.cat([all_feature, world.gather(feature_aug)]).float(), merged_labels, margin
             )
             loss = loss_cls + loss_metric
             logged.update(loss_cls=loss_cls.detach(), loss_metric=loss_metric.detach())
             if use_pre and feature_prev is not None:
                 loss_pre = batch_hard_triplet_loss(
-                    torch.cat([feature, feature_prev]).float(), merged_labels, margin
+                    torch.cat([all_feature, world.gather(feature_prev)]).float(), merged_labels, margin
                 )
                 loss = loss + loss_pre
                 logged["loss_metric_pre"] = loss_pre.detach()
