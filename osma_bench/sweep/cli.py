@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
         epochs: int | None = typer.Option(None, "--epochs", help="override the profile's number of epochs"),
         threads: int | None = typer.Option(None, "--threads", help="local: CPU threads per run (default cores // jobs)"),
         gpus: str | None = typer.Option(None, "--gpus", help="local: GPU ids to spread runs over, e.g. 0,1,2,3"),
+        procs_per_run: int = typer.Option(1, "--procs-per-run",
+                                          help="processes (GPUs) per run; > 1 starts each run under torchrun"),
         logs: Path | None = typer.Option(None, "--logs", help="sweep logs and state (default <out>/.sweep)"),
         verify: bool = typer.Option(True, "--verify/--no-verify", help="check the dataset's checksums once first"),
         dry_run: bool = typer.Option(False, "--dry-run", help="list the grid and what each run needs; start nothing"),
@@ -53,7 +55,8 @@ def register(app: typer.Typer) -> None:
             raise OsmaError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
         request = SweepRequest(
             data=data, methods=methods, splits=splits, seeds=seeds, profile=profile, out=out,
-            overrides=tuple(overrides or ()), device=device, epochs=epochs, logs=logs, verify=verify)
+            overrides=tuple(overrides or ()), device=device, epochs=epochs, logs=logs, verify=verify,
+            processes=procs_per_run)
         console = Console(highlight=False)
         if not console.is_terminal:  # a log file: keep table cells and lines long rather than folded
             console.width = max(console.width, 160)

@@ -29,10 +29,15 @@ class RunSettings:
     device: str = "auto"
     epochs: int | None = None
     overrides: tuple[str, ...] = ()
+    #: Processes per run (> 1: the run starts under ``torchrun --standalone``, one node).
+    processes: int = 1
 
     def command(self, point: GridPoint) -> list[str]:
         """The argv of ``osma-bench run`` for ``point`` (absolute paths: jobs may start elsewhere)."""
-        argv = [sys.executable, "-m", "osma_bench.cli", "run",
+        launcher = [sys.executable]
+        if self.processes > 1:
+            launcher += ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(self.processes)]
+        argv = [*launcher, "-m", "osma_bench.cli", "run",
                 "--method", point.method, "--data", str(Path(self.data).resolve()),
                 "--split", str(point.split), "--seed", str(point.seed), "--profile", self.profile,
                 "--device", self.device, "--out", str(Path(self.out).resolve()),

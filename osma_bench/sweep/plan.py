@@ -48,6 +48,7 @@ class SweepRequest:
     logs: Path | None = None
     verify: bool = True
     preflight: bool = True
+    processes: int = 1
 
 
 @dataclass
@@ -94,16 +95,18 @@ def plan(request: SweepRequest) -> Sweep:
     seeds = parse_seeds(request.seeds)
     if request.preflight:
         check_configs(methods, request.profile, list(request.overrides), request.epochs, int(card["image_size"]),
-                      Path(request.data))
+                      Path(request.data), request.processes)
     if request.verify:
         check_dataset(Path(request.data))
     logs = Path(request.logs) if request.logs is not None else Path(request.out) / ".sweep"
     settings = RunSettings(data=Path(request.data), profile=request.profile, out=Path(request.out),
-                           device=request.device, epochs=request.epochs, overrides=tuple(request.overrides))
+                           device=request.device, epochs=request.epochs, overrides=tuple(request.overrides),
+                           processes=request.processes)
     points = expand_grid(dataset, methods, splits, seeds, Path(request.out), logs)
     info = {"dataset": dataset, "dataset_sha256": card.get("content_sha256"), "data": str(request.data),
             "methods": methods, "splits": splits, "seeds": seeds, "profile": request.profile,
-            "overrides": list(request.overrides), "device": request.device, "epochs": request.epochs}
+            "overrides": list(request.overrides), "device": request.device, "epochs": request.epochs,
+            "processes_per_run": request.processes}
     return Sweep(dataset, points, settings, logs, info)
 
 

@@ -10,8 +10,11 @@ from osma_bench.errors import OsmaError
 
 
 def check_configs(methods: list[str], profile: str, overrides: list[str], epochs: int | None,
-                  image_size: int, dataset: Path) -> None:
-    """Resolve every method's configuration as ``osma-bench run`` will; OsmaError listing all problems."""
+                  image_size: int, dataset: Path, processes: int = 1) -> None:
+    """Resolve every method's configuration as ``osma-bench run`` will; OsmaError listing all problems
+    (with ``processes`` > 1 also: methods without distributed support, batches that do not split)."""
+    if processes < 1:
+        raise OsmaError(f"--procs-per-run must be at least 1, got {processes}")
     from osma_bench.harness.config import parse_overrides, resolve_config
     from osma_bench.methods.registry import get_method
 
@@ -19,10 +22,16 @@ def check_configs(methods: list[str], profile: str, overrides: list[str], epochs
     problems = []
     for name in methods:
         try:
-            config = resolve_config(get_method(name), profile, parsed, epochs)
+            method_cls = get_method(name)
+            config = resolve_config(method_cls, profile, parsed, epochs)
         except OsmaError as exc:
             problems.append(f"{name}: {exc}")
             continue
+        if processes > 1 and not method_cls.supports_distributed:
+            problems.append(f"{name}: does not support distributed training; sweep it with --procs-per-run 1")
+        elif processes > 1 and int(config["per_class"]) % processes:
+            problems.append(f"{name}: per_class={config['per_class']} does not split over {processes} processes "
+                            f"(--set per_class=<a multiple of {processes}>)")
         if config["image_size"] != image_size:
             problems.append(f"{name}: profile {profile!r} expects {config['image_size']}x{config['image_size']} "
                             f"images but {dataset} stores {image_size}x{image_size} (use --set image_size="

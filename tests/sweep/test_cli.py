@@ -29,6 +29,9 @@ def sweep_args(data, out, *extra):
     (["--profile", "mini", "--set", "image_size=64"], "expects 64x64 images but"),
     (["--executor", "pbs"], "--executor must be one of local, slurm"),
     (["--slurm-time", "soon", "--executor", "slurm", "--submitit-cluster", "local"], "--slurm-time"),
+    (["--methods", "base,prnu", "--procs-per-run", "2"], "prnu: does not support distributed training"),
+    (["--procs-per-run", "2", "--set", "per_class=3"], "per_class=3 does not split over 2 processes"),
+    (["--procs-per-run", "0"], "--procs-per-run must be at least 1"),
 ])
 def test_user_errors_stop_before_any_run(synthetic, tmp_path, capsys, extra, message):
     assert main(sweep_args(synthetic, tmp_path / "res", *extra)) == 2
@@ -89,3 +92,20 @@ def test_slurm_path_through_submitit_local(synthetic, tmp_path, capsys):
         metrics = json.loads((out / "syn" / method / "split1" / "seed0" / "metrics.json").read_text())
         assert set(metrics["open_set"]) == {"seed", "arch", "dataset", "all"}
     assert list((out / ".sweep" / "submitit").glob("*/*_result.pkl"))
+
+
+def test_runs_of_several_processes_start_under_torchrun(synthetic, tmp_path, capsys, monkeypatch):
+    """--procs-per-run 2: each run is ``torchrun --standalone --nproc-per-node 2 -m osma_bench.cli run``
+    (two gloo processes on the CPU here), and the run records its two processes."""
+    from osma_bench.sweep.command import RunSettings
+    from osma_bench.sweep.grid import expand_grid
+
+    point = expand_grid("syn", ["base"], [1], [0], tmp_path, tmp_path / "logs")[0]
+    argv = RunSettings(data=synthetic, profile="smoke", out=tmp_path, processes=2).command(point)
+    assert argv[1:9] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
+                         "osma_bench.cli", "run"]
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    out = tmp_path / "res"
+    assert main(sweep_args(synthetic, out, "--methods", "base", "--procs-per-run", "2", "--threads", "1")) == 0
+    record = json.loads((out / "syn" / "base" / "split1" / "seed0" / "run.json").read_text())
+    assert record["status"] == "complete" and record["distributed"]["world_size"] == 2
