@@ -5,6 +5,10 @@ unknown group (1 seed, 2 architecture, 3 dataset). It is how a run hands its pre
 evaluation, and how a method built elsewhere is submitted, so reading treats it as untrusted data:
 only plain numeric and fixed-length byte datasets are accepted, every shape, dtype and value is
 checked before use, and nothing is ever unpickled or executed.
+
+An optional group ``augmented`` holds feature vectors of samples a method synthesises from known
+test images (POSE's augmentation models, a GAN's samples, ...) for the t-SNE plot: ``features``
+(M, D) with the same D as the root ``features``, and ``source`` (M,), the name of what made each row.
 """
 
 from __future__ import annotations
@@ -25,6 +29,29 @@ GROUPS = ("known", "seed", "arch", "dataset")  # group code -> name
 GROUP_PARTITIONS = ("test", "out_seed", "out_arch", "out_dataset")  # group code -> split partition
 _ROOT_ATTRS = ("schema_version", "num_classes", "split", "dataset_sha256", "method")
 _REQUIRED = ("index", "sha256", "group", "label", "logits", "score")
+AUGMENTED = "augmented"  # the optional group of augmented samples' features
+MAX_AUGMENTED_ROWS = 100_000  # at most this many augmented rows (a plot needs far fewer)
+MAX_SOURCE_BYTES = 64  # longest name of an augmented row's source, in UTF-8 bytes
+
+
+@dataclass
+class AugmentedFeatures:
+    """Feature vectors of augmented samples (the optional ``augmented`` group of a score file)."""
+
+    features: np.ndarray  # float32 (M, D), D as the table's features
+    source: np.ndarray  # S<L> (M,), UTF-8 names such as b"aug_3"
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
+
+    def sources(self) -> list[str]:
+        """The distinct source names, in order of first appearance."""
+        names, first = np.unique(self.source, return_index=True)
+        return [n.decode("utf-8") for n in names[np.argsort(first)]]
+
+    def rows(self, source: str) -> np.ndarray:
+        """Row positions of the samples made by ``source``."""
+        return np.flatnonzero(self.source == source.encode("utf-8"))
 
 
 @dataclass
@@ -44,6 +71,7 @@ class ScoreTable:
     num_classes: int
     schema_version: int = SCHEMA_VERSION
     source: str = "<memory>"
+    augmented: AugmentedFeatures | None = None  # features of augmented samples, when the file has them
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
@@ -97,8 +125,8 @@ def _validate(table: ScoreTable, where: str) -> ScoreTable:
         raise _fail(where, f"'features' has shape {table.features.shape}, expected ({n}, D)")
     if not re.fullmatch(r"[0-9a-f]{64}", table.dataset_sha256):
         raise _fail(where, "attribute 'dataset_sha256' must be 64 lowercase hex digits")
-    for name in ("score", "logits", "features"):
-        arr = getattr(table, name)
+    for name, arr in (("score", table.score), ("logits", table.logits), ("features", table.features),
+                      (f"{AUGMENTED}/features", table.augmented.features if table.augmented else None)):
         if arr is None:
             continue
         bad = ~np.isfinite(arr)
@@ -126,15 +154,77 @@ def _validate(table: ScoreTable, where: str) -> ScoreTable:
     if uniq.size != n:
         dup = int(uniq[counts > 1][0] % (int(table.index.max()) + 1))
         raise _fail(where, f"image index {dup} has more than one row in the same group")
+    if table.augmented is not None:
+        _validate_augmented(table.augmented, table.features, where)
     return table
+
+
+def _validate_augmented(aug: AugmentedFeatures, features: np.ndarray | None, where: str) -> None:
+    """Shapes and names of the ``augmented`` group (finite values are checked with the rest)."""
+    if features is None:
+        raise _needs_features(where)
+    feats, src = aug.features, aug.source
+    if feats.ndim != 2 or feats.shape[1] != features.shape[1]:
+        raise _fail(where, f"'{AUGMENTED}/features' has shape {feats.shape}, expected (M, {features.shape[1]}) "
+                           "(D as 'features')")
+    m = feats.shape[0]
+    if src.ndim != 1 or src.shape[0] != m:
+        raise _fail(where, f"'{AUGMENTED}/source' has shape {src.shape}, expected ({m},) like "
+                           f"'{AUGMENTED}/features'")
+    _check_augmented_size(m, src.dtype.itemsize, where)
+    for name in np.unique(src):
+        try:
+            text = name.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _fail(where, f"'{AUGMENTED}/source' has a name that is not UTF-8 text") from None
+        if not text.strip() or not text.isprintable():
+            raise _fail(where, f"'{AUGMENTED}/source' names must be non-empty printable text, got {text!r}")
+
+
+def _check_augmented_size(m: int, name_bytes: int, where: str) -> None:
+    """Bounds of the ``augmented`` group: 1 to MAX_AUGMENTED_ROWS rows, names of MAX_SOURCE_BYTES at most."""
+    if m == 0:
+        raise _fail(where, f"'{AUGMENTED}' has no rows; leave the group out instead")
+    if m > MAX_AUGMENTED_ROWS:
+        raise _fail(where, f"'{AUGMENTED}' has {m} rows; at most {MAX_AUGMENTED_ROWS} are accepted")
+    if name_bytes > MAX_SOURCE_BYTES:
+        raise _fail(where, f"'{AUGMENTED}/source' names are up to {name_bytes} bytes; at most "
+                           f"{MAX_SOURCE_BYTES} are accepted")
+
+
+def _needs_features(where: str) -> OsmaError:
+    return _fail(where, f"'{AUGMENTED}' needs the root 'features' (augmented rows are plotted with them)")
 
 
 # --------------------------------------------------------------------------- write
 
 
-def make_table(*, index, sha256, group, label, logits, score, features=None, split, dataset_sha256, method,
-               num_classes, source: str = "<memory>") -> ScoreTable:
-    """Build and validate a :class:`ScoreTable` from array-likes (what :func:`write_scores` writes)."""
+def _as_bytes(values, name: str, where: str, encoding: str, expected: str) -> np.ndarray:
+    """Fixed-length byte strings (numpy ``S``) from str or bytes array-likes."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "U":
+        try:
+            arr = np.char.encode(arr, encoding)
+        except UnicodeEncodeError:
+            raise _fail(where, f"{name!r} must be {expected}") from None
+    elif arr.dtype.kind == "O":
+        try:
+            arr = np.asarray([s.encode(encoding) if isinstance(s, str) else bytes(s) for s in arr.ravel()],
+                             dtype="S").reshape(arr.shape)
+        except (TypeError, UnicodeEncodeError):
+            raise _fail(where, f"{name!r} must be {expected}") from None
+    if arr.dtype.kind != "S":
+        raise _fail(where, f"{name!r} has dtype {arr.dtype}, expected {expected}")
+    return arr
+
+
+def make_table(*, index, sha256, group, label, logits, score, features=None, augmented_features=None,
+               augmented_source=None, split, dataset_sha256, method, num_classes,
+               source: str = "<memory>") -> ScoreTable:
+    """Build and validate a :class:`ScoreTable` from array-likes (what :func:`write_scores` writes).
+
+    ``augmented_features`` (M, D) and ``augmented_source`` (M names) go together: both or neither.
+    """
     where = source
 
     def numeric(values, name, kinds):
@@ -143,16 +233,15 @@ def make_table(*, index, sha256, group, label, logits, score, features=None, spl
             raise _fail(where, f"{name!r} has dtype {arr.dtype}, expected {'integers' if kinds == 'iu' else 'floats'}")
         return arr
 
-    sha = np.asarray(sha256)
-    if sha.dtype.kind == "U":
-        sha = np.char.encode(sha, "ascii")
-    elif sha.dtype.kind == "O":
-        try:
-            sha = np.asarray([s.encode("ascii") if isinstance(s, str) else bytes(s) for s in sha], dtype="S64")
-        except (TypeError, UnicodeEncodeError):
-            raise _fail(where, "'sha256' must be hex strings") from None
-    if sha.dtype.kind != "S":
-        raise _fail(where, f"'sha256' has dtype {sha.dtype}, expected hex strings")
+    sha = _as_bytes(sha256, "sha256", where, "ascii", "hex strings")
+    if (augmented_features is None) != (augmented_source is None):
+        raise _fail(where, f"'{AUGMENTED}' needs both augmented_features and augmented_source")
+    augmented = None
+    if augmented_features is not None:
+        augmented = AugmentedFeatures(
+            features=numeric(augmented_features, f"{AUGMENTED}/features", "iuf").astype(np.float32),
+            source=_as_bytes(augmented_source, f"{AUGMENTED}/source", where, "utf-8", "text names"),
+        )
     table = ScoreTable(
         index=numeric(index, "index", "iu").astype(np.int64),
         sha256=sha.astype("S64"),
@@ -166,6 +255,7 @@ def make_table(*, index, sha256, group, label, logits, score, features=None, spl
         method=_check_text(method, "method", where),
         num_classes=_check_int(num_classes, "num_classes", where, 1),
         source=source,
+        augmented=augmented,
     )
     if sha.size and sha.dtype.itemsize != 64:
         raise _fail(where, "'sha256' entries must be 64 hex digits")
@@ -175,12 +265,14 @@ def make_table(*, index, sha256, group, label, logits, score, features=None, spl
 
 
 def write_scores(path: str | os.PathLike, *, index, sha256, group, label, logits, score, features=None,
-                 split: int, dataset_sha256: str, method: str, num_classes: int) -> Path:
+                 augmented_features=None, augmented_source=None, split: int, dataset_sha256: str, method: str,
+                 num_classes: int) -> Path:
     """Validate and write a score file atomically (a reader never sees a half-written file)."""
     path = Path(path)
     table = make_table(index=index, sha256=sha256, group=group, label=label, logits=logits, score=score,
-                       features=features, split=split, dataset_sha256=dataset_sha256, method=method,
-                       num_classes=num_classes, source=str(path))
+                       features=features, augmented_features=augmented_features,
+                       augmented_source=augmented_source, split=split, dataset_sha256=dataset_sha256,
+                       method=method, num_classes=num_classes, source=str(path))
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
         fh.attrs["schema_version"] = np.int64(SCHEMA_VERSION)
         fh.attrs["num_classes"] = np.int64(table.num_classes)
@@ -195,13 +287,18 @@ def write_scores(path: str | os.PathLike, *, index, sha256, group, label, logits
         fh.create_dataset("score", data=table.score)
         if table.features is not None:
             fh.create_dataset("features", data=table.features)
+        if table.augmented is not None:
+            group = fh.create_group(AUGMENTED)
+            group.create_dataset("features", data=table.augmented.features)
+            group.create_dataset("source", data=table.augmented.source)
     return path
 
 
 # --------------------------------------------------------------------------- read
 
 
-def _read_dataset(fh: h5py.File, name: str, where: str, kinds: str, ndim: int) -> np.ndarray:
+def _read_dataset(fh: h5py.File, name: str, where: str, kinds: str, ndim: int,
+                  expected: str | None = None) -> h5py.Dataset:
     link = fh.get(name, getlink=True)
     if link is None:
         raise _fail(where, f"missing dataset {name!r}")
@@ -212,13 +309,29 @@ def _read_dataset(fh: h5py.File, name: str, where: str, kinds: str, ndim: int) -
         raise _fail(where, f"{name!r} is not a dataset")
     dt = obj.dtype
     if dt.kind not in kinds or dt.fields is not None or dt.subdtype is not None or h5py.check_dtype(vlen=dt):
-        raise _fail(where, f"dataset {name!r} has dtype {dt}; expected plain "
-                           f"{'64-byte strings (S64)' if kinds == 'S' else 'numbers'}")
+        expected = expected or ("64-byte strings (S64)" if kinds == "S" else "numbers")
+        raise _fail(where, f"dataset {name!r} has dtype {dt}; expected plain {expected}")
     if len(obj.shape) != ndim:
         raise _fail(where, f"dataset {name!r} has shape {obj.shape}, expected {ndim} dimension(s)")
     if obj.is_virtual or obj.external:
         raise _fail(where, f"dataset {name!r} refers to other files; only self-contained datasets are accepted")
     return obj
+
+
+def _read_augmented(fh: h5py.File, where: str) -> dict[str, h5py.Dataset]:
+    """The datasets of the optional ``augmented`` group (checked, not yet read); {} without it."""
+    link = fh.get(AUGMENTED, getlink=True)
+    if link is None:
+        return {}
+    if not isinstance(link, h5py.HardLink) or not isinstance(fh.get(AUGMENTED), h5py.Group):
+        raise _fail(where, f"{AUGMENTED!r} must be a plain group (not a link or a dataset)")
+    feats = _read_dataset(fh, f"{AUGMENTED}/features", where, "f", 2)
+    src = _read_dataset(fh, f"{AUGMENTED}/source", where, "S", 1, "fixed-length byte strings (S)")
+    _check_augmented_size(feats.shape[0], src.dtype.itemsize, where)  # before anything is read into memory
+    if src.shape[0] != feats.shape[0]:
+        raise _fail(where, f"dataset '{AUGMENTED}/source' has {src.shape[0]} rows, "
+                           f"'{AUGMENTED}/features' has {feats.shape[0]}")
+    return {"augmented_features": feats, "augmented_source": src}
 
 
 def read_scores(path: str | os.PathLike) -> ScoreTable:
@@ -255,6 +368,13 @@ def read_scores(path: str | os.PathLike) -> ScoreTable:
         for name, ds in datasets.items():
             if ds.shape[0] != n:
                 raise _fail(where, f"dataset {name!r} has {ds.shape[0]} rows, 'index' has {n}")
+        augmented = _read_augmented(fh, where)
+        if augmented and "features" not in datasets:
+            raise _needs_features(where)
+        if augmented and augmented["augmented_features"].shape[1] != datasets["features"].shape[1]:
+            raise _fail(where, f"'{AUGMENTED}/features' has {augmented['augmented_features'].shape[1]} columns, "
+                               f"'features' has {datasets['features'].shape[1]}")
+        datasets.update(augmented)
         if datasets["sha256"].dtype.itemsize != 64:
             raise _fail(where, f"dataset 'sha256' has dtype {datasets['sha256'].dtype}, expected S64")
         if datasets["logits"].shape[1] != num_classes:
@@ -271,6 +391,8 @@ def read_scores(path: str | os.PathLike) -> ScoreTable:
         logits=arrays["logits"].astype(np.float32),
         score=arrays["score"].astype(np.float64),
         features=arrays["features"].astype(np.float32) if "features" in arrays else None,
+        augmented=AugmentedFeatures(features=arrays["augmented_features"].astype(np.float32),
+                                    source=arrays["augmented_source"]) if augmented else None,
         split=_check_int(attrs["split"], "split", where, 1),
         dataset_sha256=_check_text(attrs["dataset_sha256"], "dataset_sha256", where),
         method=_check_text(attrs["method"], "method", where),

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from osma_bench.errors import OsmaError
+from osma_bench.harness.config import EVALUATION_ONLY_KEYS
 from osma_bench.io import atomic_path
 
 FORMAT = 1
@@ -41,5 +42,7 @@ def load(path: Path, map_location: torch.device | str = "cpu") -> dict[str, Any]
 
 
 def config_fingerprint(config: dict[str, Any]) -> str:
-    """A canonical text of the resolved config, stored in checkpoints to refuse a mismatched resume."""
-    return json.dumps(config, sort_keys=True, default=str)
+    """A canonical text of the resolved config, stored in checkpoints to refuse a mismatched resume
+    (keys that only affect the evaluation, ``EVALUATION_ONLY_KEYS``, are left out)."""
+    kept = {k: v for k, v in config.items() if k not in EVALUATION_ONLY_KEYS}
+    return json.dumps(kept, sort_keys=True, default=str)

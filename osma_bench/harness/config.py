@@ -23,9 +23,14 @@ SELECT_ON = ("val_accuracy", "last")
 #: Harness settings every profile may override (``--set`` too).
 HARNESS_DEFAULTS: dict[str, Any] = {
     "save_features": True,       # store the feature vectors in scores.h5 (t-SNE, clustering)
+    "augmented_plot_images": 200,  # with save_features: features of a method's augmented samples of the
+                                   # first N known test images go to scores.h5 too (t-SNE); 0: none
     "preload_limit_mb": 4096,    # partitions up to this size are read into memory once
     "num_threads": 0,            # CPU threads for torch (0: torch's default, one per core)
 }
+#: Keys that only change what is written after training: left out of the checkpoint fingerprint,
+#: so a resume may change them (and checkpoints written before such a key existed still resume).
+EVALUATION_ONLY_KEYS = frozenset({"augmented_plot_images"})
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -100,6 +105,9 @@ def _check(config: dict[str, Any]) -> None:
     for key in ("image_size", "per_class", "epochs", "eval_batch_size"):
         if not isinstance(config[key], int) or config[key] < 1:
             raise OsmaError(f"config: {key} must be a positive integer, got {config[key]!r}")
+    shown = config["augmented_plot_images"]
+    if isinstance(shown, bool) or not isinstance(shown, int) or shown < 0:
+        raise OsmaError(f"config: augmented_plot_images must be a non-negative integer, got {shown!r}")
     steps = config["steps_per_epoch"]
     if steps is not None and (not isinstance(steps, int) or steps < 1):
         raise OsmaError(f"config: steps_per_epoch must be a positive integer or null, got {steps!r}")

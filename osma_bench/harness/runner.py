@@ -262,13 +262,23 @@ def validation_accuracy(method: Method, batches: Batches, world: World | None = 
 @torch.no_grad()
 def predict_partitions(method: Method, dataset: DatasetInfo, split: int, device: torch.device,
                        config: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Predictions for the known test set and every unknown group, as score-file columns."""
+    """Predictions for the known test set and every unknown group, as score-file columns.
+
+    With features, also the features of the method's augmented samples of the first
+    ``augmented_plot_images`` known test images (``augmented_features`` / ``augmented_source``,
+    None when the method makes none), computed after every prediction.
+    """
+    from osma_bench.harness.augmented import augmented_features
+
     columns: dict[str, list[np.ndarray]] = {k: [] for k in ("index", "sha256", "group", "label", "logits",
                                                             "score", "features")}
     keep_features = bool(config["save_features"])
+    known_test = None
     for group, name in enumerate(TEST_PARTITIONS):
         part = Partition(dataset.root, split, name, device, float(config["preload_limit_mb"]),
                          int(config["num_workers"]))
+        if group == 0:
+            known_test = part  # augmented samples are made from its first images
         columns["index"].append(part.indices)
         columns["sha256"].append(part.sha256().astype("S64") if len(part) else np.zeros(0, "S64"))
         columns["group"].append(np.full(len(part), group, np.int8))
@@ -283,19 +293,36 @@ def predict_partitions(method: Method, dataset: DatasetInfo, split: int, device:
     out["features"] = np.concatenate(columns["features"]) if columns["features"] else None
     if out["features"] is not None and len(out["features"]) != len(out["score"]):
         out["features"] = None  # a method that gave features for some batches only
+    augmented = augmented_features(method, known_test, config) if out["features"] is not None else None
+    out.update(augmented or {"augmented_features": None, "augmented_source": None})
     return out
 
 
 def evaluate(method: Method, request: RunRequest, config: dict[str, Any], dataset: DatasetInfo,
              device: torch.device, rundir: RunDir) -> dict[str, Any]:
-    """Write scores.h5 and metrics.json for the selected model; return the metrics."""
+    """Write scores.h5 and metrics.json for the selected model; return the metrics.
+
+    Augmented samples' features are an extra for plots: if they cannot be stored (say, a
+    non-finite value), the log says why and scores.h5 is written without them.
+    """
     from osma_bench.evaluation.evaluate import evaluate_file
     from osma_bench.evaluation.scores import write_scores
     from osma_bench.io import write_json
 
     columns = predict_partitions(method, dataset, request.split, device, config)
-    write_scores(rundir.scores, **columns, split=request.split, dataset_sha256=dataset.content_sha256,
-                 method=request.method, num_classes=dataset.num_classes)
+    meta = dict(split=request.split, dataset_sha256=dataset.content_sha256, method=request.method,
+                num_classes=dataset.num_classes)
+    augmented = columns["augmented_features"]
+    try:
+        write_scores(rundir.scores, **columns, **meta)
+    except OsmaError as exc:
+        if augmented is None:
+            raise
+        rundir.log(f"augmented samples' features not saved: {exc}")
+        write_scores(rundir.scores, **dict(columns, augmented_features=None, augmented_source=None), **meta)
+    else:
+        if augmented is not None:
+            rundir.log(f"scores.h5: features of {len(augmented)} augmented samples (for the t-SNE plot)")
     metrics = evaluate_file(rundir.scores, dataset.root, request.split)
     write_json(rundir.metrics, metrics)
     return metrics

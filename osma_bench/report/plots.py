@@ -3,7 +3,8 @@
 For each section the curves of every method are drawn from one representative run per method
 (its lowest split, then lowest seed, that has a readable ``scores.h5``), named in the legend:
 runs of different splits are never pooled into one curve. t-SNE (scikit-learn, seeded) embeds a
-stratified subsample of known and unknown test features when the score file has ``features``.
+stratified subsample of known and unknown test features when the score file has ``features``, together
+with a subsample of the features of the method's augmented samples when it has those too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from osma_bench.evaluation import metrics
 from osma_bench.evaluation.scores import GROUPS, ScoreTable, read_scores
 from osma_bench.report.tables import Report, Section
 
-TSNE_MAX_POINTS = 2000
+TSNE_MAX_POINTS = 2000  # known and unknown test images in a t-SNE plot
+TSNE_MAX_AUGMENTED = 500  # augmented samples in a t-SNE plot (on top of TSNE_MAX_POINTS)
+TSNE_SOURCES_SHOWN = 5  # up to this many augmentation sources get a legend entry each; more share one
 
 
 def _figure():
@@ -93,26 +96,61 @@ def _histogram(plt, method: str, which: str, table: ScoreTable, path: Path) -> N
     plt.close(fig)
 
 
-def _tsne(plt, method: str, which: str, table: ScoreTable, path: Path, seed: int = 0) -> None:
-    from sklearn.manifold import TSNE
-
-    rng = np.random.default_rng(seed)
+def _tsne_rows(table: ScoreTable, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded, stratified subsample: rows of the test images (per group) and of the augmented samples
+    (per source), at most TSNE_MAX_POINTS and TSNE_MAX_AUGMENTED."""
     chosen = []
     per_group = TSNE_MAX_POINTS // len(GROUPS)
     for code in range(len(GROUPS)):
         rows = table.rows(code)
         chosen.append(rng.permutation(rows)[:per_group] if rows.size > per_group else rows)
-    rows = np.sort(np.concatenate(chosen))
+    aug_chosen = []
+    if table.augmented is not None:
+        names = table.augmented.sources()
+        per_source = max(1, TSNE_MAX_AUGMENTED // len(names))
+        for name in names:
+            rows = table.augmented.rows(name)
+            aug_chosen.append(rng.permutation(rows)[:per_source] if rows.size > per_source else rows)
+    aug_rows = np.sort(np.concatenate(aug_chosen)) if aug_chosen else np.zeros(0, np.int64)
+    if aug_rows.size > TSNE_MAX_AUGMENTED:  # more sources than TSNE_MAX_AUGMENTED
+        aug_rows = np.sort(rng.permutation(aug_rows)[:TSNE_MAX_AUGMENTED])
+    return np.sort(np.concatenate(chosen)), aug_rows
+
+
+def _scatter_augmented(ax, emb: np.ndarray, source: np.ndarray) -> None:
+    """Augmented samples as crosses: one colour and legend entry per source when there are few."""
+    names = list(dict.fromkeys(source.tolist()))
+    if len(names) > TSNE_SOURCES_SHOWN:
+        ax.scatter(emb[:, 0], emb[:, 1], s=12, alpha=0.85, marker="x", linewidths=0.9, color="black",
+                   label=f"augmented ({len(names)} sources)")
+        return
+    colours = ["tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
+    for i, name in enumerate(names):
+        sel = source == name
+        ax.scatter(emb[sel, 0], emb[sel, 1], s=12, alpha=0.85, marker="x", linewidths=0.9,
+                   color=colours[i % len(colours)], label=f"augmented {name.decode('utf-8')}")
+
+
+def _tsne(plt, method: str, which: str, table: ScoreTable, path: Path, seed: int = 0) -> None:
+    from sklearn.manifold import TSNE
+
+    rng = np.random.default_rng(seed)
+    rows, aug_rows = _tsne_rows(table, rng)
     features = table.features[rows].astype(np.float64)
-    perplexity = float(min(30.0, max(2.0, (rows.size - 1) / 3.0)))
+    if aug_rows.size:  # one embedding for test images and augmented samples alike
+        features = np.concatenate([features, table.augmented.features[aug_rows].astype(np.float64)])
+    total = features.shape[0]
+    perplexity = float(min(30.0, max(2.0, (total - 1) / 3.0)))
     emb = TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(features)
     fig, ax = plt.subplots(figsize=(5.5, 5))
     group = table.group[rows]
     for code, name in enumerate(GROUPS):
         sel = group == code
         if sel.any():
-            ax.scatter(emb[sel, 0], emb[sel, 1], s=4, alpha=0.7,
+            ax.scatter(emb[:rows.size][sel, 0], emb[:rows.size][sel, 1], s=4, alpha=0.7,
                        label="known" if code == 0 else f"unknown {name}")
+    if aug_rows.size:
+        _scatter_augmented(ax, emb[rows.size:], table.augmented.source[aug_rows])
     ax.set_title(f"t-SNE of features: {method} ({which})", fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])

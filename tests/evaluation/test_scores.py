@@ -120,3 +120,91 @@ def test_validation_against_the_split(tmp_path, synthetic_root):
     relabel["label"][0] = (relabel["label"][0] + 1) % 3
     with pytest.raises(OsmaError, match="the split says"):
         validate_against_split(read_scores(write_scores(tmp_path / "e.h5", **relabel)), synthetic_root, 1)
+
+
+# --------------------------------------------------------------------------- the optional augmented group
+
+
+def _augmented(m: int = 6, d: int = 8, seed: int = 1) -> dict:
+    """``write_scores`` arguments for ``m`` augmented rows of dimension ``d`` from two sources."""
+    rng = np.random.default_rng(seed)
+    return {"augmented_features": rng.normal(size=(m, d)).astype(np.float32),
+            "augmented_source": ["aug_0"] * (m // 2) + ["aug_1"] * (m - m // 2)}
+
+
+@pytest.fixture
+def good_aug(tmp_path, synthetic_root):
+    args = {**fake_scores_for_split(synthetic_root, 1, features=True), **_augmented()}
+    return write_scores(tmp_path / "scores.h5", **args), args
+
+
+def test_augmented_round_trip(good_aug, synthetic_root):
+    path, args = good_aug
+    with h5py.File(path) as fh:
+        assert fh["augmented/features"].dtype == np.float32 and fh["augmented/source"].dtype.kind == "S"
+    table = read_scores(path)
+    aug = table.augmented
+    assert aug is not None and len(aug) == 6
+    assert np.array_equal(aug.features, args["augmented_features"])
+    assert aug.sources() == ["aug_0", "aug_1"] and list(aug.rows("aug_1")) == [3, 4, 5]
+    validate_against_split(table, synthetic_root, 1)  # the split check ignores the augmented rows
+
+
+def test_files_without_augmented_features_stay_valid(good):
+    assert read_scores(good[0]).augmented is None
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(augmented_features=np.zeros((6, 5))), r"'augmented/features' has shape \(6, 5\), expected \(M, 8\)"),
+    (dict(augmented_features=np.full((6, 8), np.nan)), "'augmented/features' has 48 NaN"),
+    (dict(features=None), "'augmented' needs the root 'features'"),
+    (dict(augmented_source=None), "needs both augmented_features and augmented_source"),
+    (dict(augmented_source=["aug_0"] * 5), r"'augmented/source' has shape \(5,\), expected \(6,\)"),
+    (dict(augmented_source=["aug_0"] * 5 + [""]), "non-empty printable text"),
+    (dict(augmented_source=["x" * 65] * 6), "at most 64 are accepted"),
+    (dict(augmented_features=np.zeros((0, 8)), augmented_source=np.zeros(0, "S5")), "has no rows"),
+    (dict(augmented_source=np.arange(6)), "expected text names"),
+])
+def test_malformed_augmented_features_are_not_written(tmp_path, synthetic_root, change, message):
+    args = {**fake_scores_for_split(synthetic_root, 1, features=True), **_augmented(), **change}
+    with pytest.raises(OsmaError, match=message):
+        write_scores(tmp_path / "scores.h5", **args)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda p: _rewrite(p, "augmented/features", np.zeros((6, 5), np.float32)), "has 5 columns, 'features' has 8"),
+    (lambda p: _rewrite(p, "augmented/features", np.full((6, 8), np.inf, np.float32)), "NaN or infinite"),
+    (lambda p: _rewrite(p, "features", drop=True), "'augmented' needs the root 'features'"),
+    (lambda p: _rewrite(p, "augmented/features", np.zeros((6, 8), np.int64)), "expected plain numbers"),
+    (lambda p: _rewrite(p, "augmented/source", np.array(["aug_0"] * 6, dtype=object), dtype=h5py.string_dtype()),
+     r"'augmented/source' has dtype .*fixed-length byte strings"),
+    (lambda p: _rewrite(p, "augmented/source", np.void(pickle.dumps({"x": 1}))), "dtype"),
+    (lambda p: _rewrite(p, "augmented/source", np.array([b"a"] * 5)), "'augmented/source' has 5 rows"),
+    (lambda p: _rewrite(p, "augmented/source", np.array([b"\xff\xfe"] * 6)), "not UTF-8"),
+    (lambda p: _rewrite(p, "augmented/features", drop=True), "missing dataset 'augmented/features'"),
+])
+def test_malformed_augmented_files_are_refused(good_aug, mutate, message):
+    path, _ = good_aug
+    mutate(path)
+    with pytest.raises(OsmaError, match=message) as info:
+        read_scores(path)
+    assert str(path) in str(info.value)
+
+
+def test_augmented_group_bounds_and_links(good_aug, tmp_path, monkeypatch):
+    path, _ = good_aug
+    monkeypatch.setattr("osma_bench.evaluation.scores.MAX_AUGMENTED_ROWS", 5)
+    with pytest.raises(OsmaError, match="has 6 rows; at most 5"):
+        read_scores(path)
+    monkeypatch.undo()
+    with h5py.File(path, "a") as fh:
+        fh.move("augmented", "elsewhere")
+        fh["augmented"] = h5py.SoftLink("/elsewhere")
+    with pytest.raises(OsmaError, match="'augmented' must be a plain group"):
+        read_scores(path)
+    with h5py.File(path, "a") as fh:
+        del fh["augmented"]
+        fh["augmented"] = np.zeros(3)
+    with pytest.raises(OsmaError, match="'augmented' must be a plain group"):
+        read_scores(path)

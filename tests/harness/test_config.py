@@ -62,3 +62,16 @@ def test_cuda_without_cuda(monkeypatch):
     assert select_device("auto").type == "cpu"
     with pytest.raises(OsmaError, match="choose cpu"):
         select_device("tpu")
+
+
+def test_augmented_plot_images_is_checked_and_not_fingerprinted():
+    from osma_bench.harness.checkpoint import config_fingerprint
+
+    config = resolve_config(BaseMethod, "smoke")
+    assert config["augmented_plot_images"] == 200
+    with pytest.raises(OsmaError, match="augmented_plot_images must be a non-negative integer"):
+        resolve_config(BaseMethod, "smoke", {"augmented_plot_images": -1})
+    # An evaluation-only key: a resume may change it, and older checkpoints (without it) still match.
+    older = {k: v for k, v in config.items() if k != "augmented_plot_images"}
+    assert config_fingerprint(dict(config, augmented_plot_images=5)) == config_fingerprint(older)
+    assert config_fingerprint(dict(config, lr=0.5)) != config_fingerprint(config)

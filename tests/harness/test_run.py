@@ -47,6 +47,11 @@ def test_run_writes_a_complete_run_directory(synthetic, tmp_path, method):
     with h5py.File(path / "scores.h5") as fh:
         assert list(np.bincount(fh["group"][:])) == [12, 4, 4, 4]
         assert fh["logits"].shape == (24, 3) and fh["features"].shape == (24, 512)
+        if method == "pose":  # the 12 known test images through each epoch's augmentation model
+            assert fh["augmented/features"].shape == (24, 512)
+            assert list(fh["augmented/source"][:]) == [b"aug_0"] * 12 + [b"aug_1"] * 12
+        else:
+            assert "augmented" not in fh
     state = checkpoint.load(path / "checkpoint.pt")
     assert state["epoch"] == 2 and isinstance(state["state"]["model"], dict)
     assert "epoch 2/2" in (path / "log.txt").read_text()
