@@ -19,12 +19,12 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
 
     Two collectives per call: the per-channel sum (with the element count), then the per-channel
     sum of squared deviations from the global mean (two-pass variance, as accurate as
-    BatchNorm2d's). Evaluation mode uses the running statistics and communicates nothing.
+    BatchNorm2d's). Evaluation mode is plain ``BatchNorm2d`` and communicates nothing.
     Statistics are computed in float32 under autocast.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training and self.track_running_stats:
+        if not self.training:  # evaluation never communicates (rank 0 evaluates alone)
             return super().forward(x)
         channels = x.shape[1]
         x32 = x.float()
