@@ -34,12 +34,19 @@ def child_env(updates: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default action. A driver started in the
+    background (``nohup osma-bench sweep ... &``) ignores SIGINT, and ignored signals are inherited;
+    the job must still stop (and mark its run interrupted) when the driver interrupts it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_process(argv: Sequence[str], log: Path, env: Mapping[str, str]) -> tuple[subprocess.Popen, IO[str]]:
     """Start ``argv`` in its own session with stdout and stderr going to ``log``."""
     fh = open_log(log, argv)
     try:
         proc = subprocess.Popen(list(argv), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=child_env(env), start_new_session=True)
+                                env=child_env(env), start_new_session=True, preexec_fn=_default_sigint)
     except OSError as exc:
         fh.write(f"could not start: {exc}\n")
         fh.close()

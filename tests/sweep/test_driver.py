@@ -130,8 +130,10 @@ DRIVER = textwrap.dedent("""
 
 def start_driver(root: Path, sleep: float) -> subprocess.Popen:
     code = DRIVER.format(tests=str(Path(__file__).parent.parent), root=str(root), sleep=sleep)
+    # SIGINT at its default in the driver even when the test runner was started with it ignored
+    # (a background job of a non-interactive shell), as it is for a user at a terminal.
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_interrupted_sweep_rerun_finishes_only_what_is_missing(tmp_path):
