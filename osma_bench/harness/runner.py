@@ -191,7 +191,9 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
             )
             train_s = time.perf_counter() - started
             started = time.perf_counter()
-            val_acc = validation_accuracy(method, ordered_batches(val, int(config["eval_batch_size"])), world)
+            val_batches = ordered_batches(val, int(config["eval_batch_size"]))
+            val_batches.sampler = world.take_turns(val_batches.sampler)  # several processes share it
+            val_acc = validation_accuracy(method, val_batches, world)
             entry = {"epoch": epoch, "losses": {k: float(v) for k, v in (losses or {}).items()},
                      "val_accuracy": val_acc, "train_s": train_s, "val_s": time.perf_counter() - started,
                      "images_per_s": progress.images_per_second * world.size}
@@ -242,10 +244,8 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
 
 @torch.no_grad()
 def validation_accuracy(method: Method, batches: Batches, world: World | None = None) -> float:
-    """Known-class accuracy of ``argmax logits`` on the validation partition (several processes:
-    each predicts every ``size``-th batch and the counts are summed)."""
-    if world is not None and world.distributed:
-        batches.sampler = world.take_turns(batches.sampler)
+    """Known-class accuracy of ``argmax logits`` on ``batches`` of the validation partition (several
+    processes: each passes its share of the batches, and the counts are summed over processes)."""
     counts = torch.zeros(2, dtype=torch.float64)
     for images, labels in batches:
         logits = method.predict(images).logits
