@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines.gan import (
+    GAN_HPARAMS,
+    GAN_PROFILE_DEFAULTS,
     Discriminator,
     GANStateMixin,
     Generator,
@@ -23,8 +25,9 @@ from baselines.gan import (
     generator_adversarial_loss,
     route_batchnorm,
 )
+from osma_bench.hparams import Float, HParam
 from osma_bench.methods.api import Batches, MethodSpec, Prediction
-from osma_bench.methods.common import CLASSIFIER_DEFAULTS, DCTClassifierMethod, LossMeter
+from osma_bench.methods.common import CLASSIFIER_HPARAMS, DCTClassifierMethod, LossMeter, with_profiles
 
 
 class ReciprocalPoints(nn.Module):
@@ -101,22 +104,20 @@ class ARPLCS(GANStateMixin, DCTClassifierMethod):
 
     name: ClassVar[str] = "arpl_cs"
     paper: ClassVar[str] = "Chen et al., Adversarial Reciprocal Points Learning for Open Set Recognition, TPAMI 2021"
-    defaults: ClassVar[dict[str, Any]] = {
-        **CLASSIFIER_DEFAULTS,
-        "weight_pl": 0.1,
-        "arpl_temperature": 1.0,
-        "beta": 0.1,
-        "nz": 100,
-        "ngf": 64,
-        "ndf": 64,
-        "gan_lr": 2e-4,
-        "gan_beta1": 0.5,
-        "gan_beta2": 0.999,
-    }
-    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "mini": {"ngf": 16, "ndf": 16},
-        "smoke": {"ngf": 8, "ndf": 8},
-    }
+    hparams: ClassVar[tuple[HParam, ...]] = (
+        *CLASSIFIER_HPARAMS,
+        Float("weight_pl", 0.1, "weight of the reciprocal points' radius (margin) loss", low=0.0, paper="0.1"),
+        Float("arpl_temperature", 1.0, "temperature of ARPL's distance logits", low=0.0, low_open=True,
+              paper="1"),
+        Float("beta", 0.1, "weight of the confusing-sample entropy term (generator and classifier)", low=0.0,
+              paper="0.1"),
+        *GAN_HPARAMS,
+    )
+    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = with_profiles(GAN_PROFILE_DEFAULTS)
+    budget_notes: ClassVar[tuple[str, ...]] = (
+        "two classifier updates per batch (the CS step on fakes, then the plain ARPL step), as the official "
+        "code; Base and POSE take one",
+    )
 
     def __init__(self, spec: MethodSpec) -> None:
         super().__init__(spec)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from osma_bench.hparams import BudgetDeparture, HParam, Int, IntList
 from osma_bench.methods.api import Batches, Method, MethodSpec, Prediction
 from osma_bench.methods.batching import rebatch
 from osma_bench.methods.common import LossMeter
@@ -111,8 +112,8 @@ class DCTCNN(Method):
 
     Early stopping: after every epoch the harness measures known-class validation accuracy and keeps
     the best epoch's checkpoint (the model early stopping would restore); the method cannot see
-    validation data during training, so it does not cut the loop short (``patience`` is recorded for
-    completeness; the remaining epochs only cost time).
+    validation data during training, so it does not cut the loop short (the paper's patience of 5 is
+    not a setting here; the remaining epochs only cost time).
 
     Per-profile scaling: none besides ``epochs`` (the network is already tiny).
     """
@@ -121,16 +122,20 @@ class DCTCNN(Method):
     paper: ClassVar[str] = ("Frank, Eisenhofer, Schoenherr, Fischer, Kolossa, Holz. Leveraging Frequency Analysis "
                             "for Deep Fake Image Recognition, ICML 2020")
     balanced_loader: ClassVar[bool] = False
-    defaults: ClassVar[dict[str, Any]] = {
-        "lr": 1.0e-3,
-        "batch_size": 32,
-        "channels": [3, 8, 16, 32],
-        "patience": 5,
+    hparams: ClassVar[tuple[HParam, ...]] = (
+        Int("batch_size", 32, "images per optimiser step (the shuffled stream re-cut)", low=1, paper="32"),
+        IntList("channels", [3, 8, 16, 32], "channels of the four convolution stages", length=4, low=1,
+                paper="[3, 8, 16, 32]"),
+    )
+    budget_departures: ClassVar[dict[str, dict[str, BudgetDeparture]]] = {
+        "*": {"lr": BudgetDeparture(1.0e-3, "Frank et al.'s Adam learning rate (constant)")},
+        "paper": {"epochs": BudgetDeparture(51, "1 statistics pass + the paper's 50 epochs")},
+        "mini": {"epochs": BudgetDeparture(13, "1 statistics pass + the profile's 12 epochs")},
+        "smoke": {"epochs": BudgetDeparture(3, "1 statistics pass + the profile's 2 epochs")},
     }
-    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "paper": {"epochs": 51},
-        "mini": {"epochs": 13},
-        "smoke": {"epochs": 3},
+    unused_budget: ClassVar[dict[str, str]] = {
+        "lr_step": "its learning rate is constant (Frank et al.)",
+        "lr_gamma": "its learning rate is constant (Frank et al.)",
     }
 
     def __init__(self, spec: MethodSpec) -> None:

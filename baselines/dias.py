@@ -1,6 +1,6 @@
 """DIAS: the difficulty-aware simulator for open-set recognition, on the Base classifier.
 
-Paper: Moon, Park, Kong, Lee. "Difficulty-Aware Simulator for Open Set Recognition", ECCV 2022;
+Paper: WonJun Moon, Junho Park, Hyun Seok Seong, Cheol-Ho Cho, Jae-Pil Heo. "Difficulty-Aware Simulator for Open Set Recognition", ECCV 2022;
 official code github.com/wjun0830/Difficulty-Aware-Simulator (``osr.py``, ``models/models.py``).
 Applied on POSE's Base classifier as in POSE's Table 2 (Yang et al., CVPR 2023).
 """
@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from baselines.gan import (
+    GAN_HPARAMS,
+    GAN_PROFILE_DEFAULTS,
     Discriminator,
     GANStateMixin,
     Generator,
@@ -24,9 +26,10 @@ from baselines.gan import (
 )
 from baselines.proser import features_from_stage, features_until_stage
 from osma_bench.errors import OsmaError
+from osma_bench.hparams import Choice, Float, HParam
 from osma_bench.methods.api import Batches, MethodSpec
 from osma_bench.methods.base_cnn import BaseMethod
-from osma_bench.methods.common import CLASSIFIER_DEFAULTS, DCTClassifierMethod, LossMeter
+from osma_bench.methods.common import CLASSIFIER_HPARAMS, DCTClassifierMethod, LossMeter, with_profiles
 
 
 def smoothed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -87,25 +90,26 @@ class DIAS(GANStateMixin, DCTClassifierMethod):
 
     name: ClassVar[str] = "dias"
     paper: ClassVar[str] = "Moon et al., Difficulty-Aware Simulator for Open Set Recognition (DIAS), ECCV 2022"
-    defaults: ClassVar[dict[str, Any]] = {
-        **CLASSIFIER_DEFAULTS,
-        "beta": 0.1,
-        "fake_ratio": 0.1,
-        "pull_ratio": 1.0,
-        "smoothing": 0.5,
-        "smoothing_final": 1.0,
-        "copycat_bn": "aux",
-        "nz": 100,
-        "ngf": 64,
-        "ndf": 64,
-        "gan_lr": 2e-4,
-        "gan_beta1": 0.5,
-        "gan_beta2": 0.999,
-    }
-    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "mini": {"ngf": 16, "ndf": 16},
-        "smoke": {"ngf": 8, "ndf": 8},
-    }
+    hparams: ClassVar[tuple[HParam, ...]] = (
+        *CLASSIFIER_HPARAMS,
+        Float("beta", 0.1, "weight of the CE-to-uniform term on the GAN's fakes", low=0.0, paper="0.1"),
+        Float("fake_ratio", 0.1, "weight of the copycat's simulated features in the classifier's loss",
+              low=0.0, paper="0.1"),
+        Float("pull_ratio", 1.0, "weight of the copycat's L1 pull towards the classifier's feature maps",
+              low=0.0, paper="1.0"),
+        Float("smoothing", 0.5, "label smoothing towards uniform for the copycat's stage-1/2 maps", low=0.0,
+              high=1.0, paper="0.5"),
+        Float("smoothing_final", 1.0, "label smoothing for the copycat's final feature", low=0.0, high=1.0,
+              paper="1.0"),
+        Choice("copycat_bn", "aux", ("aux", "main"), "BatchNorm for the copycat's features in the classifier "
+               "(main = the official code's, updating real-data statistics)", paper="main (official code)"),
+        *GAN_HPARAMS,
+    )
+    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = with_profiles(GAN_PROFILE_DEFAULTS)
+    budget_notes: ClassVar[tuple[str, ...]] = (
+        "two classifier updates per batch (GAN stage and copycat stage), plus one copycat update, as the "
+        "official code; Base and POSE take one",
+    )
 
     def __init__(self, spec: MethodSpec) -> None:
         super().__init__(spec)

@@ -27,6 +27,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image, ImageFilter
 from torch import nn
 
+from osma_bench.hparams import Bool, BudgetDeparture, Float, HParam, Int
 from osma_bench.methods.api import Batches, Method, MethodSpec, Prediction
 from osma_bench.methods.common import LossMeter
 from osma_bench.nn import SimpleCNN
@@ -164,7 +165,7 @@ class DNADet(Method):
     """DNA-Det, AAAI 2022: patch-level CE + SupCon with automatic weighting, transformation pre-training.
 
     Defaults (paper / official config): ``width`` 64 (feature 512), ``proj_dim`` 128, ``resize`` 512
-    (CelebA 128 -> 512), ``num_crops`` 16 crops of ``crop_size`` 64, ``temperature`` 0.07, Adam (profile
+    (CelebA 128 -> 512), ``num_crops`` 16 crops of ``crop_size`` 64, ``supcon_temperature`` 0.07, Adam (profile
     ``lr`` 1e-4, StepLR(``lr_step`` 500 iterations, ``lr_gamma`` 0.9)), ``awl_lr`` 0.01, class-balanced
     batches of ``per_class`` 32; ``pretrain_epochs`` 50 of transformation classification (170 classes)
     and then 30 training epochs. ``legacy`` true reproduces the official training loss (softmax in
@@ -183,21 +184,35 @@ class DNADet(Method):
     paper: ClassVar[str] = ("Yang, Sun, Wang, Cao, Zhang. Deepfake Network Architecture Attribution (DNA-Det), "
                             "AAAI 2022")
     balanced_loader: ClassVar[bool] = True
-    defaults: ClassVar[dict[str, Any]] = {
-        "proj_dim": 128,
-        "dropout": 0.2,
-        "resize": 512,
-        "crop_size": 64,
-        "num_crops": 16,
-        "temperature": 0.07,
-        "awl_lr": 0.01,
-        "pretrain_epochs": 50,
-        "legacy": False,
-    }
+    hparams: ClassVar[tuple[HParam, ...]] = (
+        Int("width", 64, "Simple_CNN channels of the first stage (feature = 8 x width)", low=1, high=4096,
+            paper="64; mini 32, smoke 8"),
+        Int("proj_dim", 128, "size of the SupCon projection", low=1, paper="128"),
+        Float("dropout", 0.2, "dropout before the classification head", low=0.0, high=1.0, high_open=True,
+              paper="0.2"),
+        Int("resize", 512, "images are resized to this side before cropping (null: no resize)", low=1,
+            nullable=True, paper="512 (CelebA 128 -> 512); mini/smoke null"),
+        Int("crop_size", 64, "side of the training crops", low=1, paper="64; mini/smoke 16"),
+        Int("num_crops", 16, "crops per image per step", low=1, paper="16; smoke 4"),
+        Float("supcon_temperature", 0.07, "temperature of the supervised contrastive loss", low=0.0,
+              low_open=True, paper="0.07"),
+        Float("awl_lr", 0.01, "learning rate of the automatic loss weights", low=0.0, low_open=True,
+              paper="0.01"),
+        Int("pretrain_epochs", 50, "epochs of transformation pre-training at the start of the run", low=0,
+            paper="50; mini 2, smoke 1"),
+        Bool("legacy", False, "the official training loss (softmax in the model, CE on probabilities)",
+             paper="off"),
+    )
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "paper": {"epochs": 80, "per_class": 32},
-        "mini": {"epochs": 14, "pretrain_epochs": 2, "resize": None, "crop_size": 16, "num_crops": 16},
-        "smoke": {"epochs": 3, "pretrain_epochs": 1, "resize": None, "crop_size": 16, "num_crops": 4},
+        "paper": {"width": 64},
+        "mini": {"width": 32, "pretrain_epochs": 2, "resize": None, "crop_size": 16, "num_crops": 16},
+        "smoke": {"width": 8, "pretrain_epochs": 1, "resize": None, "crop_size": 16, "num_crops": 4},
+    }
+    budget_departures: ClassVar[dict[str, dict[str, BudgetDeparture]]] = {
+        "paper": {"epochs": BudgetDeparture(80, "50 pre-training + 30 training epochs (official config)"),
+                  "per_class": BudgetDeparture(32, "the official batches of 32 images per class")},
+        "mini": {"epochs": BudgetDeparture(14, "2 pre-training + the profile's 12 epochs")},
+        "smoke": {"epochs": BudgetDeparture(3, "1 pre-training + the profile's 2 epochs")},
     }
 
     def __init__(self, spec: MethodSpec) -> None:
@@ -275,7 +290,7 @@ class DNADet(Method):
         else:
             loss_cls = F.cross_entropy(logits, crop_labels)
         proj = F.normalize(projection(feature), dim=1).view(b, v, -1)
-        loss_con = supcon_loss(proj, labels, float(self.hp["temperature"]), float(self.hp["temperature"]))
+        loss_con = supcon_loss(proj, labels, float(self.hp["supcon_temperature"]), float(self.hp["supcon_temperature"]))
         return loss_cls, loss_con
 
     def train_epoch(self, loader: Batches, epoch: int) -> dict[str, float]:

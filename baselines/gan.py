@@ -31,6 +31,21 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from osma_bench.hparams import Float, HParam, Int
+
+#: The DCGAN's hyperparameters, shared by ARPL+CS and DIAS (paper / official code values).
+GAN_HPARAMS: tuple[HParam, ...] = (
+    Int("nz", 100, "size of the generator's noise vector", low=1, paper="100"),
+    Int("ngf", 64, "generator channels", low=1, paper="64; mini 16, smoke 8"),
+    Int("ndf", 64, "discriminator channels", low=1, paper="64; mini 16, smoke 8"),
+    Float("gan_lr", 2e-4, "Adam learning rate of generator and discriminator", low=0.0, low_open=True,
+          paper="2e-4"),
+    Float("gan_beta1", 0.5, "Adam beta1 of the GAN", low=0.0, high=1.0, high_open=True, paper="0.5"),
+    Float("gan_beta2", 0.999, "Adam beta2 of the GAN", low=0.0, high=1.0, high_open=True, paper="0.999"),
+)
+#: The GAN's per-profile scaling (a GAN for 32x32 images within a CPU budget).
+GAN_PROFILE_DEFAULTS = {"mini": {"ngf": 16, "ndf": 16}, "smoke": {"ngf": 8, "ndf": 8}}
+
 
 def _check_size(image_size: int) -> int:
     steps = math.log2(image_size / 4) if image_size >= 16 else -1

@@ -50,6 +50,7 @@ from baselines.wta_hash import (
     wta_codes,
     wta_permutations,
 )
+from osma_bench.hparams import Bool, BudgetDeparture, Float, HParam, Int, IntList
 from osma_bench.methods.api import Method, MethodSpec, Prediction
 
 
@@ -136,31 +137,43 @@ class Girish(Method):
     paper: ClassVar[str] = ("Girish et al., Towards discovery and attribution of open-world GAN generated "
                             "images, ICCV 2021")
     balanced_loader: ClassVar[bool] = False
-    defaults: ClassVar[dict[str, Any]] = {
-        "lr": 1.0e-4,
-        "depth": 50,
-        "width": 64,
-        "pretrained": False,
-        "fc_dims": [512, 512, 128],
-        "dropout": 0.5,
-        "num_hashes": 2048,
-        "window": 2,
-        "quantile": 0.9,
-        "hash_block": 1024,
-        "overcluster": 500,
-        "kmeans_max_iter": 300,
-        "svm_purity": 0.5,
-        "svm_min_size": 100,
-        "rounds": 4,
-        "round_epochs": 100,
-        "weighted_ce": True,
-    }
+    discovers: ClassVar[bool] = True
+    hparams: ClassVar[tuple[HParam, ...]] = (
+        Int("depth", 50, "ResNet depth of the backbone", choices=(18, 34, 50), paper="50; mini/smoke 18"),
+        Int("width", 64, "ResNet channels of the first stage", low=1, high=4096, paper="64; mini 16, smoke 8"),
+        Bool("pretrained", False, "ImageNet weights for the backbone (from the local torch hub cache)",
+             paper="true (ImageNet); off here: no download"),
+        IntList("fc_dims", [512, 512, 128], "sizes of the fully connected layers after the backbone", low=1,
+                paper="[512, 512, 128]"),
+        Float("dropout", 0.5, "dropout between the fully connected layers", low=0.0, high=1.0, high_open=True,
+              paper="0.5"),
+        Int("num_hashes", 2048, "WTA hashes of the unknown detector", low=1, paper="2048; mini 512, smoke 64"),
+        Int("window", 2, "WTA hash window", low=2, paper="2"),
+        Float("quantile", 0.9, "quantile of a class's hash distances that sets its threshold", low=0.0,
+              high=1.0, paper="0.9"),
+        Int("hash_block", 1024, "rows per block when streaming hash distances (memory only)", low=1,
+            paper="-"),
+        Int("overcluster", 500, "k-means clusters in discovery", low=2, paper="500; mini 60, smoke 8"),
+        Int("kmeans_max_iter", 300, "k-means iterations in discovery", low=1, paper="300"),
+        Float("svm_purity", 0.5, "SVM refinement purity threshold", low=0.0, high=1.0, paper="0.5"),
+        Int("svm_min_size", 100, "SVM refinement cluster size threshold", low=1, paper="100; mini 10, smoke 1"),
+        Int("rounds", 4, "discovery rounds", low=1, paper="4; mini/smoke 2"),
+        Int("round_epochs", 100, "training epochs in each later discovery round", low=1,
+            paper="100; mini 4, smoke 1"),
+        Bool("weighted_ce", True, "class-weighted cross-entropy in the later rounds", paper="true"),
+    )
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "paper": {"epochs": 50},
-        "mini": {"lr": 1.0e-3, "depth": 18, "width": 16, "num_hashes": 512, "overcluster": 60,
-                 "svm_min_size": 10, "rounds": 2, "round_epochs": 4},
-        "smoke": {"lr": 1.0e-3, "depth": 18, "width": 8, "num_hashes": 64, "overcluster": 8,
-                  "svm_min_size": 1, "rounds": 2, "round_epochs": 1},
+        "mini": {"depth": 18, "width": 16, "num_hashes": 512, "overcluster": 60, "svm_min_size": 10, "rounds": 2,
+                 "round_epochs": 4},
+        "smoke": {"depth": 18, "width": 8, "num_hashes": 64, "overcluster": 8, "svm_min_size": 1, "rounds": 2,
+                  "round_epochs": 1},
+    }
+    budget_departures: ClassVar[dict[str, dict[str, BudgetDeparture]]] = {
+        "paper": {"epochs": BudgetDeparture(50, "Girish et al.'s 50 epochs in round 1")},
+    }
+    unused_budget: ClassVar[dict[str, str]] = {
+        "lr_step": "Girish et al. train with a constant Adam learning rate",
+        "lr_gamma": "Girish et al. train with a constant Adam learning rate",
     }
 
     def __init__(self, spec: MethodSpec) -> None:

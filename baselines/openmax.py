@@ -19,8 +19,10 @@ from scipy.stats import rankdata
 
 from baselines.weibull import WeibullTail, fit_high
 from osma_bench.errors import OsmaError
+from osma_bench.hparams import Choice, HParam, Int, IntList, Str, StrList
 from osma_bench.methods.api import Batches, Method, MethodSpec, Prediction
 from osma_bench.methods.base_cnn import BaseMethod
+from osma_bench.methods.common import with_profiles
 
 DISTANCES = ("eucos", "euclidean", "cosine")
 #: Configuration keys a reused Base run must share with this run (they fix the trained network).
@@ -239,19 +241,24 @@ class OpenMax(Method):
 
     name: ClassVar[str] = "openmax"
     paper: ClassVar[str] = "Bendale & Boult, Towards Open Set Deep Networks (OpenMax), CVPR 2016"
-    defaults: ClassVar[dict[str, Any]] = {
-        **BaseMethod.defaults,
-        "tail_size": 20,
-        "alpha": 10,
-        "distance": "eucos",
-        "tail_size_grid": [5, 10, 20, 50],
-        "alpha_grid": [1, 2, 3, 5, 10],
-        "distance_grid": list(DISTANCES),
-        "base_run": None,
-    }
-    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+    hparams: ClassVar[tuple[HParam, ...]] = (
+        *BaseMethod.hparams,
+        Int("tail_size", 20, "Weibull tail size when not chosen on validation", low=1, paper="20"),
+        Int("alpha", 10, "classes recalibrated (top alpha, capped at K) when not chosen on validation", low=1,
+            paper="10"),
+        Choice("distance", "eucos", DISTANCES, "AV-to-MAV distance when not chosen on validation", paper="eucos"),
+        IntList("tail_size_grid", [5, 10, 20, 50], "tail sizes tried on validation data", low=1,
+                paper="- (the paper fixes 20)"),
+        IntList("alpha_grid", [1, 2, 3, 5, 10], "alpha values tried on validation data", low=1,
+                paper="- (the paper fixes 10)"),
+        StrList("distance_grid", list(DISTANCES), "distances tried on validation data", choices=DISTANCES,
+                paper="- (the paper fixes eucos)"),
+        Str("base_run", None, "a finished Base run folder of the same dataset, split and seed to build on "
+            "(then --epochs 1)", nullable=True, paper="-"),
+    )
+    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = with_profiles({
         "smoke": {"tail_size_grid": [2, 20], "alpha_grid": [1, 10]},
-    }
+    })
 
     def __init__(self, spec: MethodSpec) -> None:
         super().__init__(spec)

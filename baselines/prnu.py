@@ -31,6 +31,7 @@ import torch
 from scipy.ndimage import uniform_filter
 
 from osma_bench.errors import OsmaError
+from osma_bench.hparams import Bool, FloatList, HParam, IntList
 from osma_bench.methods.api import Batches, Method, MethodSpec, Prediction
 
 GREY_WEIGHTS = (0.299, 0.587, 0.114)
@@ -126,14 +127,20 @@ class PRNU(Method):
     paper: ClassVar[str] = "Marra, Gragnaniello, Verdoliva, Poggi. Do GANs leave artificial fingerprints? MIPR 2019"
     balanced_loader: ClassVar[bool] = False
     trains: ClassVar[bool] = False
-    defaults: ClassVar[dict[str, Any]] = {
-        "levels_grid": [1, 2, 3, 4],
-        "sigma_grid": [0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95],
-        "shift_search": False,
-    }
+    hparams: ClassVar[tuple[HParam, ...]] = (
+        IntList("levels_grid", [1, 2, 3, 4], "wavelet decomposition levels tried on validation data", low=1,
+                high=8, paper="[1, 2, 3, 4]; mini [1, 2, 3], smoke [1, 2]"),
+        FloatList("sigma_grid", [0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95],
+                  "denoiser noise standard deviations tried on validation data", low=0.0, low_open=True,
+                  paper="0.05 ... 0.95"),
+        Bool("shift_search", False, "NCC peak over shifts instead of zero shift (aligned images)", paper="off"),
+    )
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
         "mini": {"levels_grid": [1, 2, 3], "sigma_grid": [0.05, 0.15, 0.35, 0.65, 0.95]},
         "smoke": {"levels_grid": [1, 2], "sigma_grid": [0.05, 0.25]},
+    }
+    unused_budget: ClassVar[dict[str, str]] = {
+        key: "PRNU does not train (one accumulating pass)" for key in ("lr", "lr_step", "lr_gamma", "epochs")
     }
 
     def __init__(self, spec: MethodSpec) -> None:

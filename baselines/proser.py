@@ -15,9 +15,10 @@ from torch import nn
 
 from baselines.openmax import load_base_run
 from osma_bench.errors import OsmaError
+from osma_bench.hparams import Bool, BudgetDeparture, Float, HParam, Int, Str
 from osma_bench.methods.api import Batches, Method, MethodSpec, Prediction
 from osma_bench.methods.base_cnn import BaseMethod
-from osma_bench.methods.common import LossMeter
+from osma_bench.methods.common import LossMeter, with_profiles
 from osma_bench.nn import SimpleCNN
 
 #: Value the official code writes over the true class's logit for the runner-up (dummy) loss.
@@ -112,27 +113,37 @@ class PROSER(Method):
 
     name: ClassVar[str] = "proser"
     paper: ClassVar[str] = "Zhou et al., Learning Placeholders for Open-Set Recognition (PROSER), CVPR 2021"
-    defaults: ClassVar[dict[str, Any]] = {
-        **BaseMethod.defaults,
-        "epochs": 40,
-        "finetune_epochs": 10,
-        "finetune_lr": 1e-3,
-        "finetune_momentum": 0.9,
-        "finetune_weight_decay": 5e-4,
-        "dummy_number": 1,
-        "mix_alpha": 1.0,
-        "mix_weight": 0.01,
-        "mix_stage": 2,
-        "lambda1": 1.0,
-        "lambda2": 1.0,
-        "test_temperature": 1024.0,
-        "legacy_pairs": False,
-        "select_on": "last",
-        "base_run": None,
-    }
-    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "mini": {"epochs": 15, "finetune_epochs": 3},
-        "smoke": {"epochs": 3, "finetune_epochs": 1},
+    hparams: ClassVar[tuple[HParam, ...]] = (
+        *BaseMethod.hparams,
+        Int("finetune_epochs", 10, "the last epochs of the run fine-tune Base with PROSER's losses", low=1,
+            paper="10; mini 3, smoke 1"),
+        Float("finetune_lr", 1e-3, "SGD learning rate of the fine-tuning", low=0.0, low_open=True, paper="1e-3"),
+        Float("finetune_momentum", 0.9, "SGD momentum of the fine-tuning", low=0.0, high=1.0, high_open=True,
+              paper="0.9"),
+        Float("finetune_weight_decay", 5e-4, "SGD weight decay of the fine-tuning", low=0.0, paper="5e-4"),
+        Int("dummy_number", 1, "dummy (placeholder) classifiers", low=1, paper="1"),
+        Float("mix_alpha", 1.0, "Beta(alpha, alpha) of the manifold-mixup coefficient", low=0.0, low_open=True,
+              paper="1"),
+        Float("mix_weight", 0.01, "weight of the mixed-sample loss", low=0.0, paper="0.01 (official code)"),
+        Int("mix_stage", 2, "Simple_CNN stage after which features are mixed", low=1, high=4, paper="2"),
+        Float("lambda1", 1.0, "weight of the known-class CE on [z, dummy]", low=0.0, paper="1"),
+        Float("lambda2", 1.0, "weight of the dummy-class CE with the true class masked", low=0.0, paper="1"),
+        Float("test_temperature", 1024.0, "softmax temperature of the test score", low=0.0, low_open=True,
+              paper="1024"),
+        Bool("legacy_pairs", False, "mix random pairs including same-class ones (official code)", paper="off"),
+        Str("base_run", None, "a finished Base run folder of the same dataset, split and seed to fine-tune "
+            "(then --epochs finetune_epochs)", nullable=True, paper="-"),
+    )
+    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = with_profiles({
+        "mini": {"finetune_epochs": 3},
+        "smoke": {"finetune_epochs": 1},
+    })
+    budget_departures: ClassVar[dict[str, dict[str, BudgetDeparture]]] = {
+        "*": {"select_on": BudgetDeparture("last", "the Base-phase epochs have no trained dummy head, so "
+                                           "validation accuracy must not pick one of them")},
+        "paper": {"epochs": BudgetDeparture(40, "the Base budget (30) + 10 fine-tuning epochs")},
+        "mini": {"epochs": BudgetDeparture(15, "the Base budget (12) + 3 fine-tuning epochs")},
+        "smoke": {"epochs": BudgetDeparture(3, "the Base budget (2) + 1 fine-tuning epoch")},
     }
 
     def __init__(self, spec: MethodSpec) -> None:

@@ -28,6 +28,7 @@ from PIL import Image
 from torch import nn
 
 from osma_bench.errors import OsmaError
+from osma_bench.hparams import Bool, Float, HParam, Int
 from osma_bench.methods.api import Batches, Method, MethodSpec, Prediction
 from osma_bench.methods.batching import rebatch
 from osma_bench.methods.common import LossMeter
@@ -224,26 +225,34 @@ class RepMix(Method):
     paper: ClassVar[str] = ("Bui, Yu, Collomosse. RepMix: Representation Mixing for Robust Attribution of "
                             "Synthesized Images, ECCV 2022")
     balanced_loader: ClassVar[bool] = False
-    defaults: ClassVar[dict[str, Any]] = {
-        "depth": 50,
-        "width": 64,
-        "pretrained": False,
-        "d_embed": 256,
-        "mix_level": 5,
-        "nmix": 2,
-        "mix_beta": 0.4,
-        "lr": 1.0e-4,
-        "weight_decay": 5.0e-4,
-        "epoch_lr_gamma": 0.85,
-        "batch_size": 32,
-        "corrupt_p": 0.95,
-        "hflip": True,
-        "resize": 256,
-        "crop": 224,
-    }
+    hparams: ClassVar[tuple[HParam, ...]] = (
+        Int("depth", 50, "ResNet depth of the backbone", choices=(18, 34, 50), paper="50; smoke 18"),
+        Int("width", 64, "ResNet channels of the first stage", low=1, high=4096, paper="64; mini 16, smoke 8"),
+        Bool("pretrained", False, "ImageNet weights for the backbone (from the local torch hub cache)",
+             paper="true (ImageNet); off here: no download"),
+        Int("d_embed", 256, "size of the embedding after the backbone", low=1, paper="256"),
+        Int("mix_level", 5, "ResNet level whose representations are mixed", low=1, high=5, paper="5"),
+        Int("nmix", 2, "images mixed per training sample", low=1, paper="2"),
+        Float("mix_beta", 0.4, "Beta(beta, beta) of the mixing weights", low=0.0, low_open=True, paper="0.4"),
+        Float("weight_decay", 5.0e-4, "Adam weight decay", low=0.0, paper="5e-4"),
+        Float("epoch_lr_gamma", 0.85, "learning-rate factor per epoch (StepLR(1))", low=0.0, low_open=True,
+              high=1.0, paper="0.85"),
+        Int("batch_size", 32, "mixed samples per optimiser step (nmix images each)", low=1, paper="32"),
+        Float("corrupt_p", 0.95, "probability of an ImageNet-C corruption on a training image", low=0.0,
+              high=1.0, paper="0.95"),
+        Bool("hflip", True, "random horizontal flips in training", paper="true"),
+        Int("resize", 256, "resize side before cropping (null: none)", low=1, nullable=True,
+            paper="256; mini/smoke null"),
+        Int("crop", 224, "random crop side in training, centre crop at test (null: none)", low=1, nullable=True,
+            paper="224; mini/smoke null"),
+    )
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "mini": {"width": 16, "lr": 1.0e-3, "resize": None, "crop": None},
-        "smoke": {"depth": 18, "width": 8, "lr": 1.0e-3, "resize": None, "crop": None},
+        "mini": {"width": 16, "resize": None, "crop": None},
+        "smoke": {"depth": 18, "width": 8, "resize": None, "crop": None},
+    }
+    unused_budget: ClassVar[dict[str, str]] = {
+        "lr_step": "RepMix steps its learning rate once per epoch (epoch_lr_gamma)",
+        "lr_gamma": "RepMix steps its learning rate once per epoch (epoch_lr_gamma)",
     }
 
     def __init__(self, spec: MethodSpec) -> None:

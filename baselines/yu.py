@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from osma_bench.hparams import Bool, BudgetDeparture, Float, FloatList, HParam, Int
 from osma_bench.methods.api import Batches, Method, MethodSpec, Prediction
 from osma_bench.methods.batching import rebatch
 from osma_bench.methods.common import LossMeter
@@ -73,18 +74,27 @@ class YuGANFingerprint(Method):
     name: ClassVar[str] = "yu"
     paper: ClassVar[str] = "Yu, Davis, Fritz. Attributing Fake Images to GANs: Learning and Analyzing GAN Fingerprints, ICCV 2019"
     balanced_loader: ClassVar[bool] = False
-    defaults: ClassVar[dict[str, Any]] = {
-        "lr": 1.0e-3,
-        "betas": [0.0, 0.99],
-        "batch_size": 32,
-        "fmap_base": 8192,
-        "fmap_max": 512,
-        "ema_decay": 0.999,
-        "hflip": True,
-    }
+    hparams: ClassVar[tuple[HParam, ...]] = (
+        FloatList("betas", [0.0, 0.99], "Adam betas", length=2, low=0.0, high=1.0, high_open=True,
+                  paper="(0, 0.99)"),
+        Int("batch_size", 32, "images per optimiser step (the shuffled stream re-cut)", low=1, paper="32"),
+        Int("fmap_base", 8192, "ProGAN channel formula's base (channels = min(fmap_base / 2^stage, fmap_max))",
+            low=1, paper="8192; mini 512, smoke 64"),
+        Int("fmap_max", 512, "largest channel count", low=1, paper="512; mini 32, smoke 8"),
+        Float("ema_decay", 0.999, "decay of the weight moving average used for evaluation", low=0.0, high=1.0,
+              high_open=True, paper="0.999; mini 0.99, smoke 0.9"),
+        Bool("hflip", True, "random horizontal flips in training", paper="true"),
+    )
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "mini": {"lr": 1.0e-3, "fmap_base": 512, "fmap_max": 32, "ema_decay": 0.99},
-        "smoke": {"lr": 1.0e-3, "fmap_base": 64, "fmap_max": 8, "ema_decay": 0.9},
+        "mini": {"fmap_base": 512, "fmap_max": 32, "ema_decay": 0.99},
+        "smoke": {"fmap_base": 64, "fmap_max": 8, "ema_decay": 0.9},
+    }
+    budget_departures: ClassVar[dict[str, dict[str, BudgetDeparture]]] = {
+        "paper": {"lr": BudgetDeparture(1.0e-3, "Yu et al.'s Adam learning rate (ProGAN's)")},
+    }
+    unused_budget: ClassVar[dict[str, str]] = {
+        "lr_step": "Yu et al. train with a constant learning rate",
+        "lr_gamma": "Yu et al. train with a constant learning rate",
     }
 
     def __init__(self, spec: MethodSpec) -> None:

@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from osma_bench.data.preprocess import PreprocessConfig, process_item
-from osma_bench.data.store import KNOWN_PARTITIONS, OUT_PARTITIONS, DatasetWriter, partial_dir
+from osma_bench.data.store import DatasetWriter, partial_dir
 from osma_bench.errors import OsmaError
+from osma_bench.protocol import KNOWN_PARTITIONS, OUT_PARTITIONS
 
 BATCH = 64
 MAX_LISTED = 200

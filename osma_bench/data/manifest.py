@@ -18,8 +18,8 @@ import numpy as np
 import yaml
 
 from osma_bench.data.build import BuildPlan, Item
-from osma_bench.data.store import UNKNOWN_GROUPS
 from osma_bench.errors import OsmaError
+from osma_bench.protocol import UNKNOWN_GROUPS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 SOURCE_KEYS = {"name", "class", "path", "real", "architecture", "seed", "training_data"}

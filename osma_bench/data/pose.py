@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 
 from osma_bench.data.build import BuildPlan, Item
-from osma_bench.data.store import ALL_PARTITIONS, UNKNOWN_GROUPS
 from osma_bench.errors import OsmaError
+from osma_bench.protocol import ALL_PARTITIONS, UNKNOWN_GROUPS
 
 DEFAULT_PROTOCOL = Path(__file__).resolve().parents[2] / "datasets" / "pose.yaml"
 

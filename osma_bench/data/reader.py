@@ -12,9 +12,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from osma_bench.data.store import ALL_PARTITIONS, CARD_FILE, KNOWN_PARTITIONS, SCHEMA_VERSION, UNKNOWN_GROUPS
+from osma_bench.data.store import CARD_FILE, SCHEMA_VERSION
 from osma_bench.errors import OsmaError
 from osma_bench.io import read_json
+from osma_bench.protocol import ALL_PARTITIONS, KNOWN_PARTITIONS, UNKNOWN_GROUPS
 
 
 def load_card(root: str | os.PathLike) -> dict:

@@ -28,16 +28,13 @@ import numpy as np
 
 from osma_bench.errors import OsmaError
 from osma_bench.io import sha256_file, write_json, write_text
+from osma_bench.protocol import ALL_PARTITIONS, KNOWN_PARTITIONS, UNKNOWN_GROUPS
 
 SCHEMA_VERSION = 1
 CARD_FILE = "dataset.json"
 SPLITS_FILE = "splits.h5"
 PROGRESS_FILE = "progress.json"
 SKIPPED_CSV = "skipped.csv"
-UNKNOWN_GROUPS = ("seed", "arch", "dataset")
-KNOWN_PARTITIONS = ("train", "val", "test")
-OUT_PARTITIONS = tuple(f"out_{g}" for g in UNKNOWN_GROUPS)
-ALL_PARTITIONS = KNOWN_PARTITIONS + OUT_PARTITIONS + ("out",)
 CLASS_KEYS = ("name", "real", "architecture", "seed", "training_data", "source")
 STR_DTYPE = h5py.string_dtype("utf-8")
 

@@ -16,15 +16,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from osma_bench.data.store import (
-    ALL_PARTITIONS,
-    CARD_FILE,
-    KNOWN_PARTITIONS,
-    OUT_PARTITIONS,
-    SCHEMA_VERSION,
-    UNKNOWN_GROUPS,
-)
+from osma_bench.data.store import CARD_FILE, SCHEMA_VERSION
 from osma_bench.io import sha256_file
+from osma_bench.protocol import ALL_PARTITIONS, KNOWN_PARTITIONS, OUT_PARTITIONS, UNKNOWN_GROUPS
 
 SHARD_COLUMNS = {
     "class_id": "int32", "sha256": "|S64", "orig_format": "|S8", "orig_width": "int32",

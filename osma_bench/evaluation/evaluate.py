@@ -15,9 +15,9 @@ import numpy as np
 
 from osma_bench.errors import OsmaError
 from osma_bench.evaluation import metrics
-from osma_bench.evaluation.scores import GROUPS, ScoreTable, read_scores, validate_against_split
-
-UNKNOWN_GROUPS = GROUPS[1:]  # ("seed", "arch", "dataset")
+from osma_bench.evaluation.scores import ScoreTable, read_scores, validate_against_split
+from osma_bench.protocol import SCORE_GROUPS as GROUPS
+from osma_bench.protocol import UNKNOWN_GROUPS
 
 
 def evaluate_scores(

@@ -23,10 +23,11 @@ import numpy as np
 
 from osma_bench.errors import OsmaError
 from osma_bench.io import atomic_path
+from osma_bench.protocol import SCORE_GROUPS, TEST_PARTITIONS
 
 SCHEMA_VERSION = 1
-GROUPS = ("known", "seed", "arch", "dataset")  # group code -> name
-GROUP_PARTITIONS = ("test", "out_seed", "out_arch", "out_dataset")  # group code -> split partition
+GROUPS = SCORE_GROUPS  # group code -> name
+GROUP_PARTITIONS = TEST_PARTITIONS  # group code -> split partition
 _ROOT_ATTRS = ("schema_version", "num_classes", "split", "dataset_sha256", "method")
 _REQUIRED = ("index", "sha256", "group", "label", "logits", "score")
 AUGMENTED = "augmented"  # the optional group of augmented samples' features

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from osma_bench.errors import OsmaError
-from osma_bench.harness.config import EVALUATION_ONLY_KEYS
+from osma_bench.harness.config import RUNTIME_KEYS
 from osma_bench.io import atomic_path
 
 FORMAT = 1
@@ -42,7 +42,16 @@ def load(path: Path, map_location: torch.device | str = "cpu") -> dict[str, Any]
 
 
 def config_fingerprint(config: dict[str, Any]) -> str:
-    """A canonical text of the resolved config, stored in checkpoints to refuse a mismatched resume
-    (keys that only affect the evaluation, ``EVALUATION_ONLY_KEYS``, are left out)."""
-    kept = {k: v for k, v in config.items() if k not in EVALUATION_ONLY_KEYS}
+    """A canonical text of a run's identity settings, stored in checkpoints to refuse a mismatched
+    resume (runtime keys, ``RUNTIME_KEYS``, are left out: threads may change on resume)."""
+    kept = {k: v for k, v in config.items() if k not in RUNTIME_KEYS}
     return json.dumps(kept, sort_keys=True, default=str)
+
+
+def fingerprint_values(fingerprint: str) -> dict[str, Any]:
+    """The settings a stored fingerprint was made from (``{}`` when it is not readable JSON)."""
+    try:
+        values = json.loads(fingerprint)
+    except (TypeError, ValueError):
+        return {}
+    return values if isinstance(values, dict) else {}

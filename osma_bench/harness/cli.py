@@ -11,13 +11,36 @@ def register(app: typer.Typer) -> None:
     """Add this area's commands to ``app``."""
 
     @app.command("methods")
-    def methods_command() -> None:
-        """List registered methods: name, paper, package."""
+    def methods_command(
+        hparams: str | None = typer.Option(None, "--hparams", metavar="METHOD",
+                                           help="describe METHOD's hyperparameters: kind, type, allowed values, "
+                                                "default per profile, paper value, meaning"),
+        profile: str = typer.Option("mini", "--profile", help="the profile whose resolved defaults to show"),
+    ) -> None:
+        """List registered methods: name, paper, package (or one method's declared hyperparameters)."""
         from rich.console import Console
         from rich.table import Table
 
-        from osma_bench.methods.registry import describe_methods
+        from osma_bench.methods.registry import describe_methods, get_method
 
+        if hparams:
+            from osma_bench.harness.config import HARNESS_PARAMS, resolve
+
+            cls = get_method(hparams)
+            resolved = resolve(cls, profile)
+            declared = {**HARNESS_PARAMS, **cls.declared_hparams()}
+            table = Table(title=f"{hparams}: hyperparameters (profile {profile})")
+            for col in ("name", "kind", f"value ({profile})", "source", "allowed", "paper", "meaning"):
+                table.add_column(col, overflow="fold")
+            for name, row in resolved.provenance().items():
+                p = declared[name]
+                table.add_row(name, row["kind"], repr(row["value"]), row["source"], p.expected(), p.paper, p.help)
+            Console().print(table)
+            for key, reason in cls.unused_budget.items():
+                Console().print(f"not used: {key} ({reason})")
+            for note in cls.budget_notes:
+                Console().print(f"note: {note}")
+            return
         table = Table(title="osma-bench methods (entry-point group osma_bench.methods)")
         for col in ("name", "paper", "package", "status"):
             table.add_column(col)
@@ -34,7 +57,11 @@ def register(app: typer.Typer) -> None:
         profile: str = typer.Option("mini", "--profile", help="budget profile: smoke, mini or paper"),
         device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto"),
         epochs: int | None = typer.Option(None, "--epochs", help="override the profile's number of epochs"),
-        overrides: list[str] | None = typer.Option(None, "--set", help="override a hyperparameter: key=value"),
+        overrides: list[str] | None = typer.Option(None, "--set", help="override a hyperparameter: key=value "
+                                                   "(typed by its declaration; osma-bench methods --hparams NAME)"),
+        variant: str | None = typer.Option(None, "--variant", help="name this change of settings: the run gets "
+                                           "its own folder <method>+<NAME> and report row; 'auto' names it "
+                                           "after the --set values"),
         resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its last epoch"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run directory"),
         out: Path = typer.Option(Path("results"), "--out", help="results root"),
@@ -55,7 +82,7 @@ def register(app: typer.Typer) -> None:
         if resume and overwrite:
             raise OsmaError("--resume and --overwrite exclude each other")
         request = RunRequest(method=method, data=data, split=split, seed=seed, profile=profile, device=device,
-                             epochs=epochs, overrides=parse_overrides(overrides), resume=resume,
+                             epochs=epochs, overrides=parse_overrides(overrides), variant=variant, resume=resume,
                              overwrite=overwrite, out=out, verify=verify, progress=progress)
         result = run(request)
         if result.metrics:  # distributed runs: rank 0 only

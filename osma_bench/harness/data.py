@@ -20,9 +20,9 @@ from torch.utils.data import DataLoader
 from osma_bench.data import BalancedBatchSampler, OSMADataset, load_card, read_split, verify_dataset
 from osma_bench.errors import OsmaError
 from osma_bench.io import sha256_file
+from osma_bench.protocol import TEST_PARTITIONS
 
 #: Groups of the score file, in order (docs/CONTRACTS.md section 3).
-TEST_PARTITIONS = ("test", "out_seed", "out_arch", "out_dataset")
 
 
 def to_device_float(images: torch.Tensor, device: torch.device) -> torch.Tensor:

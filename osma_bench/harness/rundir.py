@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import platform
 import shutil
-import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import osma_bench
 from osma_bench.errors import OsmaError
 from osma_bench.harness import checkpoint
 from osma_bench.io import read_json, write_json
@@ -18,9 +16,11 @@ from osma_bench.io import read_json, write_json
 RUN_FILES = ("run.json", "metrics.json", "scores.h5", "log.txt", checkpoint.LAST, checkpoint.BEST)
 
 
-def run_path(out: Path, dataset: str, method: str, split: int, seed: int) -> Path:
-    """Where one run's files go."""
-    return Path(out) / dataset / method / f"split{split}" / f"seed{seed}"
+def run_path(out: Path, dataset: str, method: str, split: int, seed: int, variant: str | None = None) -> Path:
+    """Where one run's files go (see :func:`osma_bench.results.run_path`)."""
+    from osma_bench.results import run_path as results_run_path
+
+    return results_run_path(out, dataset, method, split, seed, variant)
 
 
 class RunDir:
@@ -81,19 +81,11 @@ class RunDir:
 
 
 def code_version() -> str:
-    """Package version plus the git commit of the source tree when there is one."""
-    version = osma_bench.__version__
-    root = Path(osma_bench.__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=5, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5, check=False).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return version
-    if not commit:
-        return version
-    return f"{version}+g{commit}{'.dirty' if dirty else ''}"
+    """Package version plus the git commit of the source tree when there is one (``.dirty`` when
+    tracked files differ from it); see :mod:`osma_bench.harness.provenance`."""
+    from osma_bench.harness.provenance import code_version as version_of_tree
+
+    return version_of_tree()
 
 
 def library_versions() -> dict[str, str]:

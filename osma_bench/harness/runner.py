@@ -19,7 +19,7 @@ from rich.console import Console
 
 from osma_bench.errors import OsmaError
 from osma_bench.harness import checkpoint
-from osma_bench.harness.config import resolve_config
+from osma_bench.harness.config import Resolved, identity_differences, identity_fingerprint, resolve
 from osma_bench.harness.data import (
     TEST_PARTITIONS,
     Batches,
@@ -31,7 +31,8 @@ from osma_bench.harness.data import (
 )
 from osma_bench.harness.device import describe_device
 from osma_bench.harness.progress import TrainingProgress, format_losses
-from osma_bench.harness.rundir import RunDir, code_version, library_versions, method_version, run_path
+from osma_bench.harness.provenance import collect as collect_provenance
+from osma_bench.harness.rundir import RunDir, library_versions, method_version, run_path
 from osma_bench.harness.seeding import rng_state, seed_everything, set_rng_state
 from osma_bench.methods.api import Method, MethodSpec
 from osma_bench.methods.registry import get_method
@@ -50,6 +51,9 @@ class RunRequest:
     device: str = "auto"
     epochs: int | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: A named change of settings (``--variant``): its own run folder and report row; ``"auto"``
+    #: names it after the non-runtime ``--set`` values.
+    variant: str | None = None
     resume: bool = False
     overwrite: bool = False
     out: Path = Path("results")
@@ -86,7 +90,9 @@ def _run(request: RunRequest, method_cls: type[Method], world: World, device: to
         raise OsmaError(f"method {request.method!r} does not support distributed training (torchrun); run it "
                         "in a single process")
     console = console or Console(stderr=True, quiet=not world.is_main)
-    config = resolve_config(method_cls, request.profile, request.overrides, request.epochs)
+    resolved = resolve(method_cls, request.profile, request.overrides, request.epochs)
+    config = resolved.values
+    variant = run_variant(request, resolved)
     if int(config["num_threads"]) > 0:
         torch.set_num_threads(int(config["num_threads"]))
     dataset = open_dataset(request.data, request.split, verify=request.verify)
@@ -96,7 +102,7 @@ def _run(request: RunRequest, method_cls: type[Method], world: World, device: to
             f"{request.profile!r} expects {config['image_size']}; use a dataset built at that size or "
             f"--set image_size={dataset.image_size}"
         )
-    rundir = RunDir(run_path(request.out, dataset.name, request.method, request.split, request.seed),
+    rundir = RunDir(run_path(request.out, dataset.name, request.method, request.split, request.seed, variant),
                     writer=world.is_main)
     if world.is_main:
         rundir.prepare(request.resume, request.overwrite)
@@ -118,17 +124,26 @@ def _run(request: RunRequest, method_cls: type[Method], world: World, device: to
         "split": request.split,
         "seed": request.seed,
         "profile": request.profile,
+        "variant": variant,
         "config": config,
+        "hyperparameters": resolved.provenance(),
+        "budget_departures": resolved.departures,
+        "budget_notes": list(method_cls.budget_notes),
+        "identity_sha256": identity_fingerprint(resolved.identity()),
         "device": describe_device(device),
-        "code_version": code_version(),
+        "code_version": None,
+        "provenance": None,
         "library_versions": library_versions(),
         "timings": {},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    provenance = collect_provenance(device)
+    rundir.record["provenance"] = provenance
+    rundir.record["code_version"] = provenance["code_version"]
     if world.distributed:
         rundir.record["distributed"] = world.describe()
     try:
-        return _execute(request, method_cls, config, dataset, device, rundir, console, world)
+        return _execute(request, method_cls, resolved, dataset, device, rundir, console, world)
     except KeyboardInterrupt:
         rundir.write_record(status="failed", error="interrupted")
         rundir.log("interrupted")
@@ -139,8 +154,9 @@ def _run(request: RunRequest, method_cls: type[Method], world: World, device: to
         raise
 
 
-def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, Any], dataset: DatasetInfo,
+def _execute(request: RunRequest, method_cls: type[Method], resolved: Resolved, dataset: DatasetInfo,
              device: torch.device, rundir: RunDir, console: Console, world: World) -> RunResult:
+    config = resolved.values
     seed_everything(request.seed, device)  # the same seed in every process: same weights, same batches
     limit, workers = float(config["preload_limit_mb"]), int(config["num_workers"])
     train = Partition(dataset.root, request.split, "train", device, limit, workers)
@@ -160,20 +176,25 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
                       profile=request.profile, split=request.split, dataset_sha256=dataset.content_sha256,
                       world=world)
     method = method_cls(spec)
-    fingerprint = checkpoint.config_fingerprint(config)
+    fingerprint = checkpoint.config_fingerprint(resolved.identity())
 
     start_epoch, history, best = 0, [], None
     if request.resume and rundir.last.is_file():
         state = checkpoint.load(rundir.last, device)
-        if state["fingerprint"] != fingerprint or state["method"] != request.method:
-            raise OsmaError(f"{rundir.last}: made with another method or configuration; pass the same "
-                            "--profile/--set/--epochs as the original run, or --overwrite")
+        if state["method"] != request.method:
+            raise OsmaError(f"{rundir.last}: made by method {state['method']!r}, not {request.method!r}; use "
+                            "--overwrite")
+        if state["fingerprint"] != fingerprint:
+            differs = identity_differences(checkpoint.fingerprint_values(state["fingerprint"]), resolved.identity())
+            raise OsmaError(f"{rundir.last}: made with other settings ({'; '.join(differs) or 'unreadable'}); pass "
+                            "the same --profile/--set/--epochs as the original run, or --overwrite")
         if state["dataset_sha256"] != dataset.content_sha256:
             raise OsmaError(f"{rundir.last}: made on another version of the dataset; use --overwrite")
         method.load_state_dict(state["state"])
         set_rng_state(state["rng"])
         start_epoch, history, best = int(state["epoch"]), list(state["history"]), state["best"]
         rundir.log(f"resumed after epoch {start_epoch}")
+        console.print(f"{rundir.path}: resumed after epoch {start_epoch}")
     else:
         rundir.log(f"start: method {request.method}, dataset {dataset.name}, split {request.split}, seed "
                    f"{request.seed}, profile {request.profile}, device {device}, {len(train)} train images, "
@@ -334,3 +355,13 @@ def summary_line(metrics: dict[str, Any]) -> str:
     every = metrics.get("open_set", {}).get("all", {})
     return (f"accuracy {100 * closed.get('accuracy', float('nan')):.2f}  AUROC {100 * every.get('auroc', float('nan')):.2f}"
             f"  OSCR {100 * every.get('oscr', float('nan')):.2f}")
+
+
+def run_variant(request: RunRequest, resolved: Resolved) -> str | None:
+    """The run's variant name: ``--variant NAME``, or with ``auto`` the non-runtime ``--set`` values."""
+    from osma_bench.results import check_variant, variant_from_settings
+
+    if request.variant == "auto":
+        changed = {k: resolved.values[k] for k in request.overrides if k in resolved.identity()}
+        return variant_from_settings(changed)
+    return check_variant(request.variant)

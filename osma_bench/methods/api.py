@@ -13,6 +13,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import torch
 
+from osma_bench.hparams import BudgetDeparture, HParam, infer_declaration
 from osma_bench.parallel.world import SINGLE_PROCESS, World
 
 
@@ -49,15 +50,27 @@ Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 class Method:
     """Base class of all methods.
 
-    Subclasses set ``name``, ``paper`` and ``defaults`` (the paper's hyperparameters) and may set
-    ``profile_defaults`` (per-profile scaling of those hyperparameters, documented in the class
-    docstring). ``hparams`` in the spec already merges profile, defaults and CLI overrides.
+    Subclasses set ``name``, ``paper`` and declare their hyperparameters once in ``hparams`` (a tuple
+    of :class:`osma_bench.hparams.HParam`: name, type, default = the paper's value, allowed range,
+    meaning). ``profile_defaults[profile]`` scales the method's own hyperparameters for a profile;
+    ``budget_departures[profile]`` (or ``["*"]`` for every profile) declares where the method departs
+    from the profile's shared budget (epochs, learning rate, ...) and why; ``unused_budget`` names
+    budget keys the method ignores (``--set`` on them is refused). ``hparams`` in the spec holds the
+    resolved values (harness budget and runtime keys included). A method that only sets the older
+    ``defaults`` dict gets declarations inferred from the default values' types.
     """
 
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
+    hparams: ClassVar[tuple[HParam, ...]] = ()
     defaults: ClassVar[dict[str, Any]] = {}
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    budget_departures: ClassVar[dict[str, dict[str, BudgetDeparture]]] = {}
+    #: Departures from the shared protocol that are not a budget value (e.g. two classifier updates
+    #: per batch); recorded in run.json.
+    budget_notes: ClassVar[tuple[str, ...]] = ()
+    #: Budget keys the method does not use, with the reason (``--set`` on them is an error).
+    unused_budget: ClassVar[dict[str, str]] = {}
     #: Whether train_epoch needs the class-balanced loader (True) or a plain shuffled one.
     balanced_loader: ClassVar[bool] = True
     #: Whether the method trains at all (False: one accumulating pass, e.g. PRNU).
@@ -65,6 +78,22 @@ class Method:
     #: Whether train_epoch is written for several processes (torchrun): each process sees its
     #: share of every batch and the method averages gradients through ``spec.world``.
     supports_distributed: ClassVar[bool] = False
+    #: Whether the method discovers unknown models itself (``discover(features, k)``, see
+    #: :mod:`osma_bench.discovery`), e.g. Girish et al.; others are clustered by k-means.
+    discovers: ClassVar[bool] = False
+
+    @classmethod
+    def declared_hparams(cls) -> dict[str, HParam]:
+        """The method's own hyperparameters by name (declared, or inferred from ``defaults``)."""
+        declared = {p.name: p for p in cls.hparams}
+        for key, value in cls.defaults.items():
+            declared.setdefault(key, infer_declaration(key, value))
+        return declared
+
+    @classmethod
+    def departures_for(cls, profile: str) -> dict[str, BudgetDeparture]:
+        """The budget departures that apply under ``profile`` (``"*"`` first, then the profile's)."""
+        return {**cls.budget_departures.get("*", {}), **cls.budget_departures.get(profile, {})}
 
     def __init__(self, spec: MethodSpec) -> None:
         self.spec = spec
@@ -76,8 +105,11 @@ class Method:
 
     @classmethod
     def resolve_hparams(cls, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Paper defaults, then the profile's scaling, then user overrides."""
-        resolved = dict(cls.defaults)
+        """The method's own values: declared defaults, the profile's scaling, its budget departures,
+        then ``overrides`` (unvalidated; the harness resolves and validates with
+        :func:`osma_bench.harness.config.resolve`)."""
+        resolved = {name: p.default for name, p in cls.declared_hparams().items()}
+        resolved.update({k: d.value for k, d in cls.departures_for(profile).items()})
         resolved.update(cls.profile_defaults.get(profile, {}))
         resolved.update(overrides or {})
         return resolved

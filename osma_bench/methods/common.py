@@ -21,20 +21,41 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from osma_bench.hparams import Bool, Choice, Float, HParam, Int
 from osma_bench.methods.api import Method, MethodSpec, Prediction
 from osma_bench.nn import SimpleCNN
 
-#: Hyperparameters every DCT classifier method shares (the paper's values; the profile supplies
-#: ``lr``, ``lr_step``, ``lr_gamma`` and ``width``).
-CLASSIFIER_DEFAULTS: dict[str, Any] = {
-    "temperature": 0.1,
-    "feature_dim": 512,
-    "dropout": 0.2,
-    "input_transform": "dct",
-    "legacy": False,
-    "amp": False,
-    "amp_dtype": "bfloat16",
-}
+#: Hyperparameters every DCT classifier method shares (Base, POSE and the open-set baselines built on
+#: Base). The shared budget (lr, StepLR, epochs, images per class) comes from the profile.
+CLASSIFIER_HPARAMS: tuple[HParam, ...] = (
+    Int("width", 64, "Simple_CNN channels of the first stage (doubling per stage)", low=1, high=4096,
+        paper="64; mini 32, smoke 8"),
+    Float("temperature", 0.1, "temperature T of the classifier's cross-entropy on z / T", low=0.0, low_open=True,
+          paper="0.1"),
+    Int("feature_dim", 512, "size of the feature vector before the head", low=1, paper="512"),
+    Float("dropout", 0.2, "dropout on the feature before the head", low=0.0, high=1.0, high_open=True,
+          paper="0.2"),
+    Choice("input_transform", "dct", ("dct", "dct_ortho", "none"), "input of Simple_CNN: the unnormalised "
+           "2-D DCT (POSE), the orthonormal DCT, or pixels", paper="dct"),
+    Bool("legacy", False, "reproduce the official POSE code (double softmax, logits z, eval-mode training "
+         "after epoch 0)", paper="off: the official code's behaviour is a switch"),
+    Bool("amp", False, "mixed precision (autocast) for the classifier; the DCT and first convolution stay "
+         "float32", paper="off"),
+    Choice("amp_dtype", "bfloat16", ("bfloat16", "float16"), "autocast dtype when amp is on", paper="-"),
+)
+#: The profiles' scaling of the classifier (Simple_CNN width: paper 64, mini 32, smoke 8).
+CLASSIFIER_PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {"paper": {"width": 64}, "mini": {"width": 32},
+                                                           "smoke": {"width": 8}}
+
+
+def with_profiles(extra: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The classifier's per-profile scaling merged with a subclass's own (``extra`` wins)."""
+    names = set(CLASSIFIER_PROFILE_DEFAULTS) | set(extra)
+    return {n: {**CLASSIFIER_PROFILE_DEFAULTS.get(n, {}), **extra.get(n, {})} for n in names}
+
+
+#: Kept for callers that want the values only.
+CLASSIFIER_DEFAULTS: dict[str, Any] = {p.name: p.default for p in CLASSIFIER_HPARAMS}
 
 
 class DCTClassifierMethod(Method):
@@ -44,7 +65,8 @@ class DCTClassifierMethod(Method):
     :meth:`state_dict` / :meth:`load_state_dict`.
     """
 
-    defaults: ClassVar[dict[str, Any]] = dict(CLASSIFIER_DEFAULTS)
+    hparams: ClassVar[tuple[HParam, ...]] = CLASSIFIER_HPARAMS
+    profile_defaults: ClassVar[dict[str, dict[str, Any]]] = CLASSIFIER_PROFILE_DEFAULTS
     supports_distributed: ClassVar[bool] = True
 
     def __init__(self, spec: MethodSpec) -> None:

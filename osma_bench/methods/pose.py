@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from osma_bench.hparams import Bool, Float, HParam, Int
 from osma_bench.methods.api import Batches, MethodSpec
-from osma_bench.methods.common import CLASSIFIER_DEFAULTS, DCTClassifierMethod, LossMeter
+from osma_bench.methods.common import CLASSIFIER_HPARAMS, DCTClassifierMethod, LossMeter
 from osma_bench.nn import AugmentationModel, batch_hard_triplet_loss
 
 
@@ -65,22 +66,28 @@ class POSEMethod(DCTClassifierMethod):
 
     name: ClassVar[str] = "pose"
     paper: ClassVar[str] = "Yang et al., Progressive Open Space Expansion for Open-Set Model Attribution, CVPR 2023"
-    defaults: ClassVar[dict[str, Any]] = {
-        **CLASSIFIER_DEFAULTS,
-        "aug_lr": 1e-2,
-        "aug_lr_step": None,
-        "aug_lr_gamma": None,
-        "aug_hidden": 32,
-        "aug_kernel": 3,
-        "w_close": 1e-2,
-        "known_sim_limit": 0.95,
-        "w_div": 1e-4,
-        "mse_lowbound": 0.0,
-        "triplet_margin": 0.3,
-        "cls_pre": True,
-        "start_cls_pre_epoch": 1,
-        "known_bn_stats": True,
-    }
+    hparams: ClassVar[tuple[HParam, ...]] = (
+        *CLASSIFIER_HPARAMS,
+        Float("aug_lr", 1e-2, "Adam learning rate of each augmentation model", low=0.0, low_open=True, paper="1e-2"),
+        Int("aug_lr_step", None, "StepLR period of the augmentation models (null: the profile's lr_step)", low=1,
+            nullable=True, paper="the classifier's (500)"),
+        Float("aug_lr_gamma", None, "StepLR factor of the augmentation models (null: the profile's lr_gamma)",
+              low=0.0, low_open=True, high=1.0, nullable=True, paper="the classifier's (0.9)"),
+        Int("aug_hidden", 32, "channels of the augmentation model's hidden layer(s)", low=1, paper="32"),
+        Int("aug_kernel", 3, "kernel size of the augmentation model's convolutions", low=1, high=15, paper="3"),
+        Float("w_close", 1e-2, "weight of the closeness term (augmented features stay near known ones)", low=0.0,
+              paper="1e-2"),
+        Float("known_sim_limit", 0.95, "cosine similarity above which closeness is not pushed further (1 - d)",
+              low=-1.0, high=1.0, paper="0.95 (d = 0.05)"),
+        Float("w_div", 1e-4, "weight of the diversity term (move away from an earlier augmentation model); 0 is "
+              "the paper's Base+AM ablation", low=0.0, paper="1e-4"),
+        Float("mse_lowbound", 0.0, "floor of the augmentation model's reconstruction MSE", low=0.0, paper="0"),
+        Float("triplet_margin", 0.3, "margin of the batch-hard triplet losses", low=0.0, paper="0.3"),
+        Bool("cls_pre", True, "second triplet term with an earlier augmentation model's images", paper="true"),
+        Int("start_cls_pre_epoch", 1, "first epoch of the cls_pre term", low=0, paper="1"),
+        Bool("known_bn_stats", True, "augmented images leave BatchNorm running statistics alone (a deviation "
+             "from the paper and the official code; off under legacy)", paper="not in the paper (off)"),
+    )
 
     def __init__(self, spec: MethodSpec) -> None:
         super().__init__(spec)

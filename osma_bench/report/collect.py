@@ -14,9 +14,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from osma_bench.protocol import REPORT_GROUPS
+
 _SPLIT = re.compile(r"^split(\d+)$")
 _SEED = re.compile(r"^seed(\d+)$")
-GROUP_KEYS = ("seed", "arch", "dataset", "all")
+GROUP_KEYS = REPORT_GROUPS
 
 
 @dataclass

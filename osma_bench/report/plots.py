@@ -15,7 +15,8 @@ import numpy as np
 
 from osma_bench.errors import OsmaError
 from osma_bench.evaluation import metrics
-from osma_bench.evaluation.scores import GROUPS, ScoreTable, read_scores
+from osma_bench.evaluation.scores import ScoreTable, read_scores
+from osma_bench.protocol import SCORE_GROUPS as GROUPS
 from osma_bench.report.tables import Report, Section
 
 TSNE_MAX_POINTS = 2000  # known and unknown test images in a t-SNE plot

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from osma_bench.hparams import HParam, Int
 from osma_bench.methods.api import Method, MethodSpec, Prediction
 
 
@@ -23,7 +24,11 @@ class ToyMethod(Method):
 
     name: ClassVar[str] = "toy"
     paper: ClassVar[str] = "none (example plugin)"
-    defaults: ClassVar[dict[str, Any]] = {"pool": 4}
+    hparams: ClassVar[tuple[HParam, ...]] = (
+        Int("pool", 4, "side of the average-pooled image the linear layer sees", low=1, high=64),
+    )
+    unused_budget: ClassVar[dict[str, str]] = {"lr_step": "constant learning rate",
+                                               "lr_gamma": "constant learning rate"}
 
     def __init__(self, spec: MethodSpec) -> None:
         super().__init__(spec)
