@@ -9,7 +9,8 @@ import typer
 from osma_bench.errors import OsmaError
 
 
-def _eval(scores: Path, data: Path, split: int, out: Path | None, legacy: bool, bootstrap: int, seed: int) -> Path:
+def _eval(scores: Path, data: Path, split: int, out: Path | None, legacy: bool, bootstrap: int, seed: int,
+          profile: str | None = None, protocol: str | None = None) -> Path:
     from rich.console import Console
     from rich.table import Table
 
@@ -19,6 +20,9 @@ def _eval(scores: Path, data: Path, split: int, out: Path | None, legacy: bool, 
     if bootstrap < 0:
         raise OsmaError(f"--bootstrap must be 0 or more, got {bootstrap}")
     result = evaluate_file(scores, data, split, legacy=legacy, bootstrap=bootstrap, seed=seed)
+    declared = declared_protocol(profile, protocol)
+    if declared:
+        result["protocol"] = declared
     target = (out if out is not None else scores.parent) / "metrics.json"
     write_json(target, result)
     table = Table(title=f"{result['method']} on split {split} ({'legacy' if legacy else 'tie-aware'} metrics, %)")
@@ -37,15 +41,19 @@ def _eval(scores: Path, data: Path, split: int, out: Path | None, legacy: bool, 
 
 
 def _report(results_dir: Path, out: Path, csv: Path | None, latex: Path | None, plots: Path | None,
-            ci: bool) -> None:
+            ci: bool, methods: str | None = None, splits: str | None = None, seeds: str | None = None,
+            profile: str | None = None, runs_csv: Path | None = None) -> None:
     from rich.console import Console
 
     from osma_bench.io import write_text
     from osma_bench.report import build_report, print_report, to_csv, to_latex, to_markdown, write_plots
+    from osma_bench.report.writers import runs_csv as per_run_csv
 
     if not results_dir.is_dir():
         raise OsmaError(f"{results_dir}: results folder not found")
-    report = build_report(results_dir)
+    chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
+    report = build_report(results_dir, methods=chosen, splits=_parse_ints(splits, "--splits"),
+                          seeds=_parse_ints(seeds, "--seeds"), profile=profile)
     console = Console()
     print_report(report, console, ci=ci)
     write_text(out, to_markdown(report, ci=ci))
@@ -53,6 +61,9 @@ def _report(results_dir: Path, out: Path, csv: Path | None, latex: Path | None, 
     if csv is not None:
         write_text(csv, to_csv(report))
         console.print(f"wrote {csv}")
+    if runs_csv is not None:
+        write_text(runs_csv, per_run_csv(report))
+        console.print(f"wrote {runs_csv}")
     if latex is not None:
         write_text(latex, to_latex(report, ci=ci))
         console.print(f"wrote {latex}")
@@ -61,6 +72,36 @@ def _report(results_dir: Path, out: Path, csv: Path | None, latex: Path | None, 
         for note in notes:
             console.print(f"note: {note}")
         console.print(f"wrote {len(written)} plot(s) to {plots}")
+
+
+def declared_protocol(profile: str | None, protocol: str | None) -> dict[str, str]:
+    """What a score file's maker says it followed (recorded in metrics.json under ``protocol``):
+    the budget profile it trained under, and free text describing the protocol (``--protocol``).
+    Such external runs pool and rank with harness runs of the same dataset version, split and
+    profile, marked as external."""
+    from osma_bench.harness.config import PROFILES
+
+    declared = {}
+    if profile is not None:
+        if profile not in PROFILES:
+            raise OsmaError(f"--profile {profile!r}: choose one of {', '.join(PROFILES)} (the budget the scores' "
+                            "method trained under)")
+        declared["profile"] = profile
+    if protocol is not None:
+        text = protocol.strip()
+        if not text or len(text) > 200 or any(ord(c) < 32 for c in text):
+            raise OsmaError("--protocol: give 1-200 printable characters describing what the method followed")
+        declared["protocol"] = text
+    return declared
+
+
+def _parse_ints(text: str | None, flag: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise OsmaError(f"{flag} expects comma-separated integers, got {text!r}") from None
 
 
 def register(app: typer.Typer) -> None:
@@ -75,9 +116,14 @@ def register(app: typer.Typer) -> None:
         legacy: bool = typer.Option(False, "--legacy", help="POSE/ARPL evaluation code's AUROC/OSCR/TNR numbers."),
         bootstrap: int = typer.Option(0, "--bootstrap", help="Resamples for 95% intervals of AUROC and OSCR."),
         seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
+        profile: str | None = typer.Option(None, "--profile", help="The budget profile the scores' method "
+                                           "trained under (smoke, mini, paper): the run then pools and ranks "
+                                           "with harness runs of that profile, marked external."),
+        protocol: str | None = typer.Option(None, "--protocol", help="Free text: what else the method followed "
+                                            "(recorded in metrics.json)."),
     ) -> None:
         """Validate a score file against a dataset split and write metrics.json."""
-        _eval(scores, data, split, out, legacy, bootstrap, seed)
+        _eval(scores, data, split, out, legacy, bootstrap, seed, profile, protocol)
 
     @app.command("report")
     def report_command(
@@ -87,6 +133,13 @@ def register(app: typer.Typer) -> None:
         latex: Path | None = typer.Option(None, "--latex", help="Also write Table 1 as LaTeX (booktabs)."),
         plots: Path | None = typer.Option(None, "--plots", help="Folder for PNG plots (ROC, OSCR, histograms, t-SNE)."),
         ci: bool = typer.Option(False, "--ci", help="Show 95% intervals instead of standard deviations."),
+        methods: str | None = typer.Option(None, "--methods", help="Only these methods (comma-separated; a "
+                                           "variant as 'pose [no_div]')."),
+        splits: str | None = typer.Option(None, "--splits", help="Only these splits, e.g. 1,2."),
+        seeds: str | None = typer.Option(None, "--seeds", help="Only these seeds, e.g. 0,1,2."),
+        profile: str | None = typer.Option(None, "--profile", help="Only runs of this profile."),
+        runs_csv: Path | None = typer.Option(None, "--runs-csv", help="Also write every run (metrics and "
+                                             "provenance) as CSV, one line per run."),
     ) -> None:
         """Tables (and plots) of every run under RESULTS_DIR; writes LEADERBOARD.md."""
-        _report(results_dir, out, csv, latex, plots, ci)
+        _report(results_dir, out, csv, latex, plots, ci, methods, splits, seeds, profile, runs_csv)

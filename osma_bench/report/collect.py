@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from osma_bench.protocol import REPORT_GROUPS
 
-_SPLIT = re.compile(r"^split(\d+)$")
-_SEED = re.compile(r"^seed(\d+)$")
 GROUP_KEYS = REPORT_GROUPS
 
 
@@ -38,6 +35,19 @@ class RunRecord:
     clustering: dict | None = None
     problem: str | None = None
     extra: dict = field(default_factory=dict)
+    #: A named change of settings (``--variant``), from the folder name ``<method>+<variant>``.
+    variant: str | None = None
+    #: The settings that make the run what it is (budget and method values; no runtime keys).
+    identity: dict = field(default_factory=dict)
+    #: Code version (``0.1.0+g<commit>[.dirty]``) and whether the tree had uncommitted changes.
+    code_version: str = "unknown"
+    dirty: bool = False
+    #: A score file evaluated with ``osma-bench eval`` (no run.json).
+    external: bool = False
+    #: Best validation accuracy over epochs, and whether the selected epoch was the last one.
+    best_val_accuracy: float | None = None
+    selected_last: bool | None = None
+    select_on: str = "val_accuracy"
 
     @property
     def ok(self) -> bool:
@@ -78,9 +88,44 @@ def check_metrics(m) -> str | None:
     return None
 
 
-def read_run(folder: Path, dataset: str, method: str, split: int, seed: int) -> RunRecord:
+def _identity(run: dict) -> dict:
+    """A run's identity settings: the non-runtime values of ``hyperparameters``; for runs made
+    before declarations existed, ``config`` without the keys that are runtime settings today."""
+    from osma_bench.harness.config import RUNTIME_KEYS
+
+    declared = run.get("hyperparameters")
+    if isinstance(declared, dict):
+        return {k: v.get("value") for k, v in declared.items() if isinstance(v, dict) and v.get("kind") != "runtime"}
+    config = run.get("config")
+    if isinstance(config, dict):
+        return {k: v for k, v in config.items() if k not in RUNTIME_KEYS}
+    return {}
+
+
+def _read_provenance(rec: RunRecord, run: dict) -> None:
+    prov = run.get("provenance") if isinstance(run.get("provenance"), dict) else {}
+    version = prov.get("code_version") or run.get("code_version")
+    rec.code_version = str(version) if version else "unknown"
+    dirty = prov.get("git_dirty")
+    rec.dirty = bool(dirty) if dirty is not None else rec.code_version.endswith(".dirty")
+    rec.identity = _identity(run)
+    config = run.get("config") if isinstance(run.get("config"), dict) else {}
+    rec.select_on = str(config.get("select_on", "val_accuracy"))
+    history = run.get("history")
+    if isinstance(history, list):
+        accs = [h.get("val_accuracy") for h in history if isinstance(h, dict)]
+        accs = [float(a) for a in accs if _fraction(a)]
+        if accs:
+            rec.best_val_accuracy = max(accs)
+        selected = run.get("selected_epoch")
+        if isinstance(selected, int) and not isinstance(selected, bool) and len(history) > 1:
+            rec.selected_last = selected == len(history) - 1  # one epoch (e.g. PRNU): no choice was made
+
+
+def read_run(folder: Path, dataset: str, method: str, split: int, seed: int,
+             variant: str | None = None) -> RunRecord:
     """Read one run folder into a :class:`RunRecord`."""
-    rec = RunRecord(folder, dataset, method, split, seed)
+    rec = RunRecord(folder, dataset, method, split, seed, variant=variant)
     run_path, metrics_path = folder / "run.json", folder / "metrics.json"
     run = None
     if run_path.is_file():
@@ -91,6 +136,7 @@ def read_run(folder: Path, dataset: str, method: str, split: int, seed: int) -> 
         rec.status = str(run.get("status", "unknown"))
         rec.profile = str(run.get("profile", "-"))
         rec.dataset_sha256 = str(run.get("dataset_sha256", ""))
+        _read_provenance(rec, run)
         if rec.status != "complete":
             error = run.get("error")
             rec.problem = f"status {rec.status}" + (f": {str(error).splitlines()[-1][:200]}" if error else "")
@@ -106,7 +152,11 @@ def read_run(folder: Path, dataset: str, method: str, split: int, seed: int) -> 
         return rec
     if run is None:
         rec.status = "complete"
-        rec.profile = "external"
+        rec.external = True
+        declared = metrics.get("protocol") if isinstance(metrics.get("protocol"), dict) else {}
+        rec.profile = str(declared.get("profile") or "external")
+        rec.identity = {"external": True, **{k: v for k, v in declared.items() if k != "profile"}}
+        rec.code_version = "external"
     sha = str(metrics.get("dataset_sha256", "") or "")
     if sha and rec.dataset_sha256 and sha != rec.dataset_sha256:
         rec.problem = "run.json and metrics.json name different dataset versions"
@@ -125,14 +175,10 @@ def read_run(folder: Path, dataset: str, method: str, split: int, seed: int) -> 
 
 
 def collect_runs(results_dir: str | Path) -> list[RunRecord]:
-    """Every ``<dataset>/<method>/split<k>/seed<s>`` folder under ``results_dir``, in sorted order."""
-    root = Path(results_dir)
-    runs = []
-    for seed_dir in sorted(root.glob("*/*/split*/seed*")):
-        split_m, seed_m = _SPLIT.match(seed_dir.parent.name), _SEED.match(seed_dir.name)
-        if not seed_dir.is_dir() or not split_m or not seed_m:
-            continue
-        dataset, method = seed_dir.parent.parent.parent.name, seed_dir.parent.parent.name
-        runs.append(read_run(seed_dir, dataset, method, int(split_m.group(1)), int(seed_m.group(1))))
-    runs.sort(key=lambda r: (r.dataset, r.method, r.split, r.seed))
+    """Every run folder under ``results_dir`` (see :func:`osma_bench.results.run_folders`), sorted."""
+    from osma_bench.results import run_folders
+
+    runs = [read_run(path, dataset, method, split, seed, variant)
+            for path, dataset, method, variant, split, seed in run_folders(Path(results_dir))]
+    runs.sort(key=lambda r: (r.dataset, r.method, r.variant or "", r.split, r.seed))
     return runs

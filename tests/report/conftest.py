@@ -23,14 +23,25 @@ def fake_metrics(acc, auc, oscr, sha=SHA_A, legacy=False, per_class=None):
 
 
 def write_run(root, method, split, seed, status="complete", metrics=None, sha=SHA_A, profile="mini",
-              clustering=None, error=None, run_json=True):
-    folder = root / "mini" / method / f"split{split}" / f"seed{seed}"
+              clustering=None, error=None, run_json=True, variant=None, settings=None, history=None,
+              selected=None, version=None, dirty=False):
+    """One fake run folder. ``settings``: identity values (as declared hyperparameters); ``history``:
+    validation accuracies per epoch; ``selected``: the selected epoch; ``version``: code version."""
+    folder = root / "mini" / (f"{method}+{variant}" if variant else method) / f"split{split}" / f"seed{seed}"
     folder.mkdir(parents=True)
     if run_json:
         run = {"status": status, "method": method, "dataset": "mini", "dataset_sha256": sha, "split": split,
                "seed": seed, "profile": profile}
         if error:
             run["error"] = error
+        if settings is not None:
+            run["hyperparameters"] = {k: {"value": v, "source": "--set", "kind": "method"} for k, v in settings.items()}
+            run["hyperparameters"]["num_threads"] = {"value": seed + 1, "source": "--set", "kind": "runtime"}
+        if history is not None:
+            run["history"] = [{"epoch": i, "val_accuracy": a} for i, a in enumerate(history)]
+            run["selected_epoch"] = len(history) - 1 if selected is None else selected
+        if version is not None:
+            run["provenance"] = {"code_version": version + (".dirty" if dirty else ""), "git_dirty": dirty}
         (folder / "run.json").write_text(json.dumps(run))
     if metrics is not None:
         (folder / "metrics.json").write_text(json.dumps(metrics))

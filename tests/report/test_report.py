@@ -93,3 +93,105 @@ def test_cli_report(results_tree, tmp_path, capsys):
     assert (tmp_path / "t.csv").is_file() and (tmp_path / "t.tex").is_file()
     assert "Failed or incomplete runs" in capsys.readouterr().out
     assert main(["report", str(tmp_path / "nope")]) == 2
+
+
+# -- the fair-protocol pooling rules ------------------------------------------------------------
+
+def _section(root):
+    report = build_report(root)
+    assert len(report.sections) == 1
+    return report.sections[0]
+
+
+def test_runs_differing_in_one_set_value_are_never_pooled(tmp_path):
+    root = tmp_path / "results"
+    write_run(root, "pose", 1, 0, metrics=fake_metrics(0.9, 0.8, 0.7), settings={"lr": 1e-3, "per_class": 16})
+    write_run(root, "pose", 2, 0, metrics=fake_metrics(0.9, 0.8, 0.7), settings={"lr": 1e-3, "per_class": 16})
+    write_run(root, "pose", 3, 0, metrics=fake_metrics(0.5, 0.6, 0.4), settings={"lr": 1e-3, "per_class": 8})
+    section = _section(root)
+    assert [(r.label, r.n) for r in section.rows] == [("pose (A)", 2), ("pose (B)", 1)]
+    assert section.notes == ["pose: 2 groups of runs with different settings are not pooled (A, B); they "
+                             "differ in per_class (16 / 8)"]
+    assert "### Not pooled" in to_markdown(build_report(root))
+
+
+def test_runtime_settings_do_not_separate_runs(tmp_path):
+    root = tmp_path / "results"
+    for seed in (0, 1):  # write_run gives each seed a different num_threads (a runtime key)
+        write_run(root, "base", 1, seed, metrics=fake_metrics(0.9, 0.8, 0.7), settings={"lr": 1e-3})
+    assert [(r.label, r.n) for r in _section(root).rows] == [("base", 2)]
+
+
+def test_variant_is_its_own_row(tmp_path):
+    root = tmp_path / "results"
+    write_run(root, "pose", 1, 0, metrics=fake_metrics(0.9, 0.8, 0.7), settings={"w_div": 1e-4})
+    write_run(root, "pose", 1, 0, metrics=fake_metrics(0.9, 0.7, 0.6), settings={"w_div": 0.0}, variant="no_div")
+    section = _section(root)
+    assert [r.label for r in section.rows] == ["pose", "pose [no_div]"] and not section.notes
+    only = build_report(root, methods=["pose [no_div]"]).sections[0]
+    assert [r.label for r in only.rows] == ["pose [no_div]"]
+
+
+def test_marks_compare_only_rows_with_the_same_coverage(tmp_path):
+    root = tmp_path / "results"
+    for split in (1, 2, 3):
+        write_run(root, "base", split, 0, metrics=fake_metrics(0.80, 0.70, 0.60))
+        write_run(root, "pose", split, 0, metrics=fake_metrics(0.85, 0.75, 0.65))
+    write_run(root, "dias", 1, 0, metrics=fake_metrics(0.94, 0.94, 0.9))  # one run only: not comparable
+    text = to_markdown(build_report(root))
+    line = next(line for line in text.splitlines() if line.startswith("| dias"))
+    assert "**" not in line and "<u>" not in line
+    pose = next(line for line in text.splitlines() if line.startswith("| pose"))
+    assert "**85.00 ± 0.00**" in pose and "splits 1-3 × seeds 0" in pose
+
+
+def test_unconverged_rows_are_listed_with_evidence_not_ranked(tmp_path):
+    root = tmp_path / "results"
+    for split in (1, 2):
+        write_run(root, "base", split, 0, metrics=fake_metrics(0.90, 0.70, 0.60), history=[0.5, 0.9, 0.8], selected=1)
+        write_run(root, "yu", split, 0, metrics=fake_metrics(0.50, 0.55, 0.30), history=[0.3, 0.5], selected=1)
+        write_run(root, "dct_cnn", split, 0, metrics=fake_metrics(0.88, 0.60, 0.50), history=[0.5, 0.7, 0.86])
+    section = _section(root)
+    reasons = {r.label: r.not_converged for r in section.rows}
+    assert reasons["base"] == ""
+    assert reasons["yu"] == "validation accuracy 50.0 vs Base 90.0; last epoch selected in 2 of 2 runs"
+    assert reasons["dct_cnn"] == "last epoch selected in 2 of 2 runs"
+    assert [r.label for r in section.ranked] == ["base"]
+    text = to_markdown(build_report(root))
+    assert "### Not converged at this budget" in text
+    ranked_table = text.split("### Not converged")[0]
+    assert "| yu" not in ranked_table and "| base" in ranked_table
+
+
+def test_dirty_trees_and_several_versions_are_flagged(tmp_path):
+    root = tmp_path / "results"
+    write_run(root, "base", 1, 0, metrics=fake_metrics(0.9, 0.8, 0.7), version="0.1.0+gaaaaaaa")
+    write_run(root, "base", 2, 0, metrics=fake_metrics(0.9, 0.8, 0.7), version="0.1.0+gbbbbbbb", dirty=True)
+    write_run(root, "pose", 1, 0, metrics=fake_metrics(0.9, 0.8, 0.7), version="0.1.0+gaaaaaaa")
+    rows = {r.label: r for r in _section(root).rows}
+    assert rows["base"].flags == ["dirty", "2 versions"] and rows["pose"].flags == []
+
+
+def test_runs_csv_lists_every_run_with_provenance(results_tree):
+    from osma_bench.report.writers import runs_csv
+
+    rows = list(csv.DictReader(io.StringIO(runs_csv(build_report(results_tree)))))
+    assert len(rows) == 9  # every folder of the tree, failed ones included
+    failed = next(r for r in rows if r["method"] == "pose" and r["split"] == "3")
+    assert failed["status"] == "failed" and failed["acc"] == ""
+    assert {r["external"] for r in rows if r["method"] == "ext"} == {"true"}
+
+
+def test_report_filters(results_tree):
+    report = build_report(results_tree, methods=["pose"], splits=[1])
+    assert [(r.label, r.n) for s in report.sections for r in s.rows] == [("pose", 1)]
+
+
+def test_score_file_with_declared_profile_pools_with_harness_runs(tmp_path):
+    root = tmp_path / "results"
+    write_run(root, "base", 1, 0, metrics=fake_metrics(0.9, 0.8, 0.7))
+    metrics = dict(fake_metrics(0.8, 0.7, 0.6), protocol={"profile": "mini"})
+    write_run(root, "mine", 1, 0, metrics=metrics, run_json=False)
+    section = _section(root)
+    assert section.profile == "mini" and [r.label for r in section.rows] == ["base", "mine"]
+    assert section.rows[1].flags == ["external"]
