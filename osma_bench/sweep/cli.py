@@ -24,6 +24,9 @@ def register(app: typer.Typer) -> None:
                                         help="runs at once (local default 1; slurm default 0 = no limit)"),
         out: Path = typer.Option(Path("results"), "--out", help="results root"),
         overrides: list[str] | None = typer.Option(None, "--set", help="hyperparameter override for every run: key=value"),
+        variant: str | None = typer.Option(None, "--variant", help="name the --set change: every run goes to "
+                                           "<method>+<NAME> and is its own report row ('auto': named after "
+                                           "the --set values)"),
         device: str = typer.Option("auto", "--device", help="device of every run: cpu, cuda, cuda:N or auto"),
         epochs: int | None = typer.Option(None, "--epochs", help="override the profile's number of epochs"),
         threads: int | None = typer.Option(None, "--threads", help="local: CPU threads per run (default cores // jobs)"),
@@ -55,7 +58,7 @@ def register(app: typer.Typer) -> None:
             raise OsmaError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
         request = SweepRequest(
             data=data, methods=methods, splits=splits, seeds=seeds, profile=profile, out=out,
-            overrides=tuple(overrides or ()), device=device, epochs=epochs, logs=logs, verify=verify,
+            overrides=tuple(overrides or ()), variant=variant, device=device, epochs=epochs, logs=logs, verify=verify,
             processes=procs_per_run)
         console = Console(highlight=False)
         if not console.is_terminal:  # a log file: keep table cells and lines long rather than folded

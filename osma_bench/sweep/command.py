@@ -29,6 +29,8 @@ class RunSettings:
     device: str = "auto"
     epochs: int | None = None
     overrides: tuple[str, ...] = ()
+    #: A named change of settings shared by every run (``--variant``): its own run folders.
+    variant: str | None = None
     #: Processes per run (> 1: the run starts under ``torchrun --standalone``, one node).
     processes: int = 1
 
@@ -46,6 +48,8 @@ class RunSettings:
             argv += ["--epochs", str(self.epochs)]
         for item in self.overrides:
             argv += ["--set", item]
+        if self.variant:
+            argv += ["--variant", self.variant]
         return argv
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from osma_bench.errors import OsmaError
+from osma_bench.results import method_folder, run_path
 
 _RANGE = re.compile(r"^(-?\d+)\s*-\s*(-?\d+)$")
 
@@ -103,7 +104,7 @@ def card_splits(card: dict) -> list[int]:
 
 
 def expand_grid(dataset: str, methods: list[str], splits: list[int], seeds: list[int], out: Path,
-                logs: Path) -> list[GridPoint]:
+                logs: Path, variant: str | None = None) -> list[GridPoint]:
     """Every (method, split, seed), seed-major so that an early stop still covers every method.
 
     Run directories follow docs/CONTRACTS.md section 4; the sweep's captured output of each run
@@ -113,7 +114,7 @@ def expand_grid(dataset: str, methods: list[str], splits: list[int], seeds: list
     for seed in seeds:
         for split in splits:
             for method in methods:
-                run_dir = Path(out) / dataset / method / f"split{split}" / f"seed{seed}"
-                log = Path(logs) / f"{dataset}.{method}.split{split}.seed{seed}.log"
+                run_dir = run_path(out, dataset, method, split, seed, variant)
+                log = Path(logs) / f"{dataset}.{method_folder(method, variant)}.split{split}.seed{seed}.log"
                 points.append(GridPoint(method, split, seed, run_dir, log))
     return points

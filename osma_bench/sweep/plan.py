@@ -43,6 +43,7 @@ class SweepRequest:
     profile: str = "mini"
     out: Path = Path("results")
     overrides: tuple[str, ...] = ()
+    variant: str | None = None
     device: str = "auto"
     epochs: int | None = None
     logs: Path | None = None
@@ -82,6 +83,18 @@ class Sweep:
         console.print(table)
 
 
+def sweep_variant(variant: str | None, overrides: tuple[str, ...]) -> str | None:
+    """The variant every run of the sweep gets: ``--variant NAME``, or with ``auto`` a name made of
+    the ``--set`` values that change results (runtime keys left out), passed to each run as is."""
+    from osma_bench.harness.config import RUNTIME_KEYS, parse_overrides
+    from osma_bench.results import check_variant, variant_from_settings
+
+    if variant != "auto":
+        return check_variant(variant)
+    settings = {k: v for k, v in parse_overrides(list(overrides)).items() if k not in RUNTIME_KEYS}
+    return variant_from_settings(settings)
+
+
 def plan(request: SweepRequest) -> Sweep:
     """Read the card, expand and check the grid; OsmaError for anything the user must fix first."""
     from osma_bench.data import load_card
@@ -99,13 +112,14 @@ def plan(request: SweepRequest) -> Sweep:
     if request.verify:
         check_dataset(Path(request.data))
     logs = Path(request.logs) if request.logs is not None else Path(request.out) / ".sweep"
+    variant = sweep_variant(request.variant, request.overrides)
     settings = RunSettings(data=Path(request.data), profile=request.profile, out=Path(request.out),
                            device=request.device, epochs=request.epochs, overrides=tuple(request.overrides),
-                           processes=request.processes)
-    points = expand_grid(dataset, methods, splits, seeds, Path(request.out), logs)
+                           variant=variant, processes=request.processes)
+    points = expand_grid(dataset, methods, splits, seeds, Path(request.out), logs, variant)
     info = {"dataset": dataset, "dataset_sha256": card.get("content_sha256"), "data": str(request.data),
             "methods": methods, "splits": splits, "seeds": seeds, "profile": request.profile,
-            "overrides": list(request.overrides), "device": request.device, "epochs": request.epochs,
+            "overrides": list(request.overrides), "variant": variant, "device": request.device, "epochs": request.epochs,
             "processes_per_run": request.processes}
     return Sweep(dataset, points, settings, logs, info)
 

@@ -147,3 +147,45 @@ def test_resume_after_sigkill_matches_uninterrupted_run(synthetic, tmp_path):
     assert a == b
     with h5py.File(tmp_path / "clean/syn/pose/split1/seed0/scores.h5") as fa, h5py.File(run_dir / "scores.h5") as fb:
         assert np.array_equal(fa["score"][:], fb["score"][:]) and np.array_equal(fa["logits"][:], fb["logits"][:])
+
+
+# -- the fair protocol: provenance, sources, variants, resume --------------------------------------
+
+def test_run_json_records_sources_and_provenance(synthetic, tmp_path):
+    run(request(synthetic, tmp_path, "base", overrides={"num_threads": "1", "dropout": "0.1"}))
+    record = json.loads((tmp_path / "syn" / "base" / "split1" / "seed0" / "run.json").read_text())
+    hp = record["hyperparameters"]
+    assert hp["dropout"] == {"value": 0.1, "source": "--set", "kind": "method"}
+    assert hp["lr"]["source"] == "profile smoke" and hp["lr"]["kind"] == "budget"
+    assert hp["num_threads"]["kind"] == "runtime"
+    prov = record["provenance"]
+    assert prov["package_version"] and prov["torch"] == torch.__version__ and prov["device"] == "cpu"
+    assert set(prov) >= {"git_commit", "git_dirty", "python", "torch_threads"}
+    assert record["variant"] is None and record["budget_departures"] == {}
+
+
+def test_variant_gets_its_own_folder_and_report_row(synthetic, tmp_path):
+    from osma_bench.report import build_report
+
+    run(request(synthetic, tmp_path, "pose"))
+    result = run(request(synthetic, tmp_path, "pose", overrides={"w_div": "0"}, variant="auto"))
+    assert result.path == tmp_path / "syn" / "pose+w_div=0" / "split1" / "seed0"
+    labels = [r.label for s in build_report(tmp_path).sections for r in s.rows]
+    assert labels == ["pose", "pose [w_div=0]"]
+
+
+def test_resume_ignores_runtime_keys_and_names_every_differing_key(synthetic, tmp_path):
+    from osma_bench.harness.runner import RunRequest
+
+    base = request(synthetic, tmp_path, "base", overrides={"num_threads": "2"}, epochs=2)
+    path = tmp_path / "syn" / "base" / "split1" / "seed0"
+    run(base)
+    record = json.loads((path / "run.json").read_text())
+    record["status"] = "failed"  # as if interrupted: resume must go through the checkpoint check
+    (path / "run.json").write_text(json.dumps(record))
+    again = RunRequest(**{**base.__dict__, "overrides": {"num_threads": "1"}, "resume": True})
+    assert run(again).metrics  # threads differ: a runtime key, the resume is accepted
+    (path / "run.json").write_text(json.dumps(record))
+    changed = RunRequest(**{**base.__dict__, "overrides": {"lr": "0.01", "dropout": "0.5"}, "resume": True})
+    with pytest.raises(OsmaError, match=r"other settings \(dropout: 0\.2 -> 0\.5; lr: 0\.001 -> 0\.01\)"):
+        run(changed)

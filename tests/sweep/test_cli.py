@@ -8,6 +8,7 @@ import pytest
 
 from osma_bench.cli import main
 from osma_bench.data import make_synthetic_dataset
+from osma_bench.errors import OsmaError
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def sweep_args(data, out, *extra):
     (["--methods", "base,nope"], "unknown method(s) nope"),
     (["--splits", "3"], "split(s) 3 not in"),
     (["--seeds", "x"], "--seeds: 'x'"),
-    (["--set", "no_such_key=1"], "unknown key(s) no_such_key"),
+    (["--set", "no_such_key=1"], "unknown key 'no_such_key'"),
     (["--profile", "mini", "--set", "image_size=64"], "expects 64x64 images but"),
     (["--executor", "pbs"], "--executor must be one of local, slurm"),
     (["--slurm-time", "soon", "--executor", "slurm", "--submitit-cluster", "local"], "--slurm-time"),
@@ -109,3 +110,17 @@ def test_runs_of_several_processes_start_under_torchrun(synthetic, tmp_path, cap
     assert main(sweep_args(synthetic, out, "--methods", "base", "--procs-per-run", "2", "--threads", "1")) == 0
     record = json.loads((out / "syn" / "base" / "split1" / "seed0" / "run.json").read_text())
     assert record["status"] == "complete" and record["distributed"]["world_size"] == 2
+
+
+def test_variant_runs_go_to_their_own_folders(synthetic, tmp_path):
+    from osma_bench.sweep.plan import SweepRequest, plan, sweep_variant
+
+    request = SweepRequest(data=synthetic, methods="pose", splits="1", seeds="0", profile="smoke",
+                           out=tmp_path / "res", overrides=("w_div=0", "num_threads=1"), variant="auto",
+                           verify=False)
+    sweep = plan(request)
+    assert sweep.points[0].run_dir == tmp_path / "res" / "syn" / "pose+w_div=0" / "split1" / "seed0"
+    assert sweep.settings.command(sweep.points[0])[-2:] == ["--variant", "w_div=0"]
+    assert sweep_variant("base_am", ()) == "base_am"
+    with pytest.raises(OsmaError, match="--variant"):
+        sweep_variant("../x", ())
