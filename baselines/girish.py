@@ -138,6 +138,14 @@ class Girish(Method):
                             "images, ICCV 2021")
     balanced_loader: ClassVar[bool] = False
     discovers: ClassVar[bool] = True
+
+    @classmethod
+    def discovery(cls):
+        """Girish et al.'s discovery rounds (:func:`osma_bench.discovery.girish_rounds.discover_run`)."""
+        from osma_bench.discovery.girish_rounds import discover_run
+
+        return discover_run
+
     hparams: ClassVar[tuple[HParam, ...]] = (
         Int("depth", 50, "ResNet depth of the backbone", choices=(18, 34, 50), paper="50; mini/smoke 18"),
         Int("width", 64, "ResNet channels of the first stage", low=1, high=4096, paper="64; mini 16, smoke 8"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-METHODS = ("kmeans", "girish")
+KMEANS = "kmeans"
 
 
 def register(app: typer.Typer) -> None:
@@ -17,8 +17,9 @@ def register(app: typer.Typer) -> None:
         run: Path = typer.Option(..., "--run", help="A finished run: results/<dataset>/<method>/split<k>/seed<s>."),
         k: list[int] = typer.Option(None, "--k", help="Cluster counts for k-means (repeatable). Default: the "
                                     "true class count and, when a Girish discovery exists, its count."),
-        method: str = typer.Option("kmeans", "--method", help="kmeans (any run with features) or girish "
-                                   "(Girish et al.'s discovery rounds on a girish run)."),
+        method: str = typer.Option(KMEANS, "--method", help="kmeans (any run with features) or a registered "
+                                   "method that discovers unknown models itself, on a run of that method "
+                                   "(girish: Girish et al.'s discovery rounds)."),
         data: Path = typer.Option(None, "--data", help="Dataset root for --method girish "
                                   "(default: datasets/<the run's dataset>)."),
         device: str = typer.Option("cpu", "--device", help="Device for --method girish (cpu, cuda, ...)."),
@@ -32,19 +33,29 @@ def register(app: typer.Typer) -> None:
         from osma_bench.discovery.runs import load_run
         from osma_bench.errors import OsmaError
 
-        if method not in METHODS:
-            raise OsmaError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+        discover_run = None
+        if method != KMEANS:
+            from osma_bench.methods.registry import available_methods, get_method
+
+            try:
+                method_cls = get_method(method)
+            except OsmaError as exc:
+                raise OsmaError(f"--method {method!r}: not {KMEANS} and not a registered method ({exc})") from None
+            discover_run = method_cls.discovery() if method_cls.discovers else None
+            if discover_run is None:
+                able = [m for m in available_methods() if get_method(m).discovers]
+                raise OsmaError(f"--method {method!r} does not discover unknown models itself; choose {KMEANS} or "
+                                f"one of {', '.join(able) or '(none registered)'}")
         console = Console()
         loaded = load_run(run)
         results = []
-        if method == "girish":
-            from osma_bench.discovery.girish_rounds import discover_run
+        if discover_run is not None:
             from osma_bench.harness.device import select_device
 
             root = data if data is not None else Path("datasets") / str(loaded.record.get("dataset"))
             found = discover_run(loaded, root, select_device(device),
-                                 progress=lambda log: console.print(f"girish round {log.round}: {log}"))
-            results.append(ev.score_labels(loaded.true_ids, found.labels, "girish"))
+                                 progress=lambda log: console.print(f"{method} round {log.round}: {log}"))
+            results.append(ev.score_labels(loaded.true_ids, found.labels, method))
             ev.record_results(loaded, results)
         ks = list(k) if k else ev.default_ks(loaded)
         results += ev.kmeans_results(loaded, ks, seed=seed)

@@ -83,6 +83,13 @@ class Method:
     discovers: ClassVar[bool] = False
 
     @classmethod
+    def discovery(cls):
+        """With ``discovers``: the function ``(run, data_root, device, progress) -> result with
+        .labels`` that discovers unknown models on a finished run's test pool (``osma-bench discover
+        --method <name>``). None for methods that do not discover."""
+        return None
+
+    @classmethod
     def declared_hparams(cls) -> dict[str, HParam]:
         """The method's own hyperparameters by name (declared, or inferred from ``defaults``)."""
         declared = {p.name: p for p in cls.hparams}

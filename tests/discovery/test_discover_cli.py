@@ -84,6 +84,7 @@ def test_default_k_includes_girish_count(tmp_path):
     ("bad_k", "--k 1000"),
     ("missing", "run directory not found"),
     ("bad_method", "--method"),
+    ("not_discovering", "does not discover unknown models itself; choose kmeans or one of girish"),
 ])
 def test_discover_user_errors(tmp_path, capsys, case, needle):
     run = make_run(tmp_path, features=case != "no_features", status="running" if case == "running" else "complete")
@@ -94,6 +95,8 @@ def test_discover_user_errors(tmp_path, capsys, case, needle):
         args = ["discover", "--run", str(tmp_path / "nope")]
     if case == "bad_method":
         args += ["--method", "dbscan"]
+    if case == "not_discovering":
+        args += ["--method", "base"]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and needle in err and "Traceback" not in err
