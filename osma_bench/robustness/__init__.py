@@ -4,3 +4,7 @@
 ``evaluate``: restoring a run's method and scoring every perturbation into ``robustness.json``;
 ``cli``: the ``osma-bench robustness`` command. docs/ROBUSTNESS.md describes each perturbation.
 """
+
+#: The file a robustness pass writes beside a run's metrics.json, and its schema version.
+ROBUSTNESS_FILE = "robustness.json"
+SCHEMA_VERSION = 1

@@ -48,8 +48,8 @@ def run_robustness(run: Path, perturb: list[str] | None, data: Path | None = Non
                    device: str = "auto", interpolation: str = "bilinear", seed: int = 0, verify: bool = True,
                    skip_done: bool = False) -> dict[str, Any] | None:
     """Parse the options, run the pass (unless ``skip_done`` and it is done) and print the result."""
+    from osma_bench.robustness import ROBUSTNESS_FILE
     from osma_bench.robustness.evaluate import (
-        ROBUSTNESS_FILE,
         RobustnessRequest,
         robustness_done,
         robustness_pass,

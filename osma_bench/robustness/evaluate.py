@@ -30,6 +30,7 @@ from osma_bench.harness import checkpoint
 from osma_bench.harness.data import TEST_PARTITIONS, DatasetInfo, Partition, to_device_float
 from osma_bench.io import read_json, write_json
 from osma_bench.methods.api import Method
+from osma_bench.robustness import ROBUSTNESS_FILE, SCHEMA_VERSION
 from osma_bench.robustness.perturbations import (
     CLEAN,
     JPEG_SUBSAMPLING,
@@ -37,9 +38,6 @@ from osma_bench.robustness.perturbations import (
     Settings,
     format_spec,
 )
-
-ROBUSTNESS_FILE = "robustness.json"
-SCHEMA_VERSION = 1
 
 
 @dataclass
