@@ -219,7 +219,8 @@ def format_cell(values: list[float], drops: list[float], clean: bool, n_group: i
     text = f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
     if not clean and drops:
         change = 100 * float(np.mean(drops))
-        text += f" ({'−' if change < 0 else '+'}{abs(change):.2f})"
+        sign = "" if round(change, 2) == 0 else "−" if change < 0 else "+"
+        text += f" ({sign}{abs(change):.2f})"
     if len(values) != n_group:
         text += f" [n={len(values)}]"
     return text

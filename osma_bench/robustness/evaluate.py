@@ -247,11 +247,11 @@ def robustness_pass(request: RobustnessRequest, progress: Callable[[str], None] 
 
     if not request.perturbations:
         raise OsmaError("--perturb: no perturbation given")
+    if request.batch_size is not None and request.batch_size < 1:
+        raise OsmaError(f"--batch-size must be at least 1, got {request.batch_size}")
     started = time.perf_counter()
     restored = restore_run(request.run, request.data, request.device, request.verify)
     batch_size = int(request.batch_size or restored.config["eval_batch_size"])
-    if batch_size < 1:
-        raise OsmaError(f"--batch-size must be at least 1, got {batch_size}")
     scored = score_perturbed(restored, request.perturbations, request.settings, batch_size, progress)
     split_info = read_split(restored.dataset.root, restored.split)
     reference = read_json(restored.run_dir / "metrics.json")
