@@ -27,6 +27,7 @@ def _register_commands() -> None:
     from osma_bench.discovery import cli as discovery_cli
     from osma_bench.evaluation import cli as evaluation_cli
     from osma_bench.harness import cli as harness_cli
+    from osma_bench.robustness import cli as robustness_cli
     from osma_bench.sweep import cli as sweep_cli
 
     data_cli.register(app)
@@ -34,6 +35,7 @@ def _register_commands() -> None:
     evaluation_cli.register(app)
     discovery_cli.register(app)
     sweep_cli.register(app)
+    robustness_cli.register(app)
 
 
 _register_commands()

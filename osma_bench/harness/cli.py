@@ -67,6 +67,9 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("results"), "--out", help="results root"),
         verify: bool = typer.Option(True, "--verify/--no-verify", help="check the dataset's checksums first"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="show the progress bar"),
+        robustness: str | None = typer.Option(None, "--robustness", help="then score the run on perturbed test "
+                                              "images (osma-bench robustness; SPEC or default), unless its "
+                                              "robustness.json of this spec exists"),
     ) -> None:
         """Train and evaluate one method on one split and seed; write results/<dataset>/<method>/split<k>/seed<s>/.
 
@@ -81,9 +84,17 @@ def register(app: typer.Typer) -> None:
 
         if resume and overwrite:
             raise OsmaError("--resume and --overwrite exclude each other")
+        if robustness is not None:
+            from osma_bench.robustness.perturbations import parse_spec
+
+            parse_spec(robustness)  # a bad spec fails before training, not after
         request = RunRequest(method=method, data=data, split=split, seed=seed, profile=profile, device=device,
                              epochs=epochs, overrides=parse_overrides(overrides), variant=variant, resume=resume,
                              overwrite=overwrite, out=out, verify=verify, progress=progress)
         result = run(request)
         if result.metrics:  # distributed runs: rank 0 only
             Console().print(f"{result.path}: {summary_line(result.metrics)}")
+        if robustness is not None and result.metrics:
+            from osma_bench.robustness.cli import run_robustness
+
+            run_robustness(result.path, [robustness], data=data, device=device, verify=False, skip_done=True)

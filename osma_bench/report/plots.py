@@ -17,6 +17,7 @@ from osma_bench.errors import OsmaError
 from osma_bench.evaluation import metrics
 from osma_bench.evaluation.scores import ScoreTable, read_scores
 from osma_bench.protocol import SCORE_GROUPS as GROUPS
+from osma_bench.report.robustness import write_robustness_plots
 from osma_bench.report.tables import Report, Section
 
 TSNE_MAX_POINTS = 2000  # known and unknown test images in a t-SNE plot
@@ -186,4 +187,5 @@ def write_plots(report: Report, out_dir: str | Path, tsne: bool = True) -> tuple
                 written.append(path)
             elif tsne:
                 notes.append(f"{section.slug}: {method} has no features in scores.h5; no t-SNE")
+    written += write_robustness_plots(report.results_dir, out)
     return written, notes

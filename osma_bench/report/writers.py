@@ -12,6 +12,7 @@ import csv
 import io
 
 from osma_bench.report.published import MISSING_NOTE, PUBLISHED_TABLES
+from osma_bench.report.robustness import robustness_markdown
 from osma_bench.report.tables import (
     CONVERGENCE_GAP,
     LAST_EPOCH_FRACTION,
@@ -134,6 +135,7 @@ def to_markdown(report: Report, ci: bool = False) -> str:
             out += _md_table(["Method", "Group", "Class", "Images", "AUC", "Most confused with"],
                              [[p.method, p.group, p.name, str(p.n_images), fmt_cell(p.auroc, ci),
                                p.most_confused_with] for p in section.per_class], "lllrrl") + [""]
+    out += robustness_markdown(report.results_dir)
     out += ["## Published POSE numbers (paper, not reproduced here)", ""]
     if PUBLISHED_TABLES:
         for table in PUBLISHED_TABLES:

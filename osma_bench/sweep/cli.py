@@ -37,6 +37,9 @@ def register(app: typer.Typer) -> None:
         verify: bool = typer.Option(True, "--verify/--no-verify", help="check the dataset's checksums once first"),
         dry_run: bool = typer.Option(False, "--dry-run", help="list the grid and what each run needs; start nothing"),
         tail: int = typer.Option(15, "--tail", help="log lines shown for each failed run"),
+        robustness: str | None = typer.Option(None, "--robustness", help="after each run, osma-bench robustness "
+                                              "with this spec (or default); skipped where robustness.json of "
+                                              "the same spec exists"),
         slurm_partition: str | None = typer.Option(None, "--slurm-partition", help="slurm: partition"),
         slurm_time: str | None = typer.Option(None, "--slurm-time", help="slurm: time limit per run (minutes or H:MM:SS)"),
         slurm_gpus: int | None = typer.Option(None, "--slurm-gpus", help="slurm: GPUs per run"),
@@ -59,7 +62,7 @@ def register(app: typer.Typer) -> None:
         request = SweepRequest(
             data=data, methods=methods, splits=splits, seeds=seeds, profile=profile, out=out,
             overrides=tuple(overrides or ()), variant=variant, device=device, epochs=epochs, logs=logs, verify=verify,
-            processes=procs_per_run)
+            processes=procs_per_run, robustness=robustness)
         console = Console(highlight=False)
         if not console.is_terminal:  # a log file: keep table cells and lines long rather than folded
             console.width = max(console.width, 160)

@@ -3,7 +3,8 @@
 A separate process per run isolates failures (a crash, an out-of-memory kill) and releases all
 memory between runs. ``--resume`` makes the same command right for a new run and for one an
 earlier sweep left half-done. The sweep verifies the dataset once up front, so runs get
-``--no-verify``.
+``--no-verify``. With ``--robustness SPEC`` the run command also scores the finished run on
+perturbed test images (skipped when its ``robustness.json`` of that spec exists).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class RunSettings:
     variant: str | None = None
     #: Processes per run (> 1: the run starts under ``torchrun --standalone``, one node).
     processes: int = 1
+    #: A robustness spec (canonical text): each run is then scored on perturbed test images too.
+    robustness: str | None = None
 
     def command(self, point: GridPoint) -> list[str]:
         """The argv of ``osma-bench run`` for ``point`` (absolute paths: jobs may start elsewhere)."""
@@ -50,7 +53,20 @@ class RunSettings:
             argv += ["--set", item]
         if self.variant:
             argv += ["--variant", self.variant]
+        if self.robustness is not None:
+            argv += ["--robustness", self.robustness]
         return argv
+
+    def pending(self, point: GridPoint) -> str | None:
+        """What a complete run still lacks for this sweep (its ``robustness.json``), or None."""
+        if self.robustness is None:
+            return None
+        from osma_bench.robustness.evaluate import robustness_done
+        from osma_bench.robustness.perturbations import Settings, parse_spec
+
+        if robustness_done(point.run_dir, parse_spec(self.robustness), Settings()):
+            return None
+        return "robustness.json of this spec missing"
 
 
 def format_argv(argv: Sequence[str]) -> str:

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,14 +64,19 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def run_sweep(points: list[GridPoint], command: CommandBuilder, executor: Executor,
-              progress: SweepProgress) -> SweepReport:
-    """Drive ``points`` to completion; see the module docstring."""
+              progress: SweepProgress, pending: Callable[[GridPoint], str | None] | None = None) -> SweepReport:
+    """Drive ``points`` to completion; see the module docstring.
+
+    ``pending(point)`` says what a complete run still lacks (e.g. its robustness pass), or None:
+    such a run is started again (its command skips the finished training) and only counts as done
+    once nothing is pending.
+    """
     started_at = time.monotonic()
     outcomes: dict[GridPoint, Outcome] = {}
     todo: deque[tuple[GridPoint, bool]] = deque()
     for point in points:
         state = run_state(point.run_dir).state
-        if state == COMPLETE:
+        if state == COMPLETE and not (pending and pending(point)):
             outcomes[point] = Outcome(point, SKIPPED)
         else:
             todo.append((point, state != MISSING))
@@ -103,6 +108,11 @@ def run_sweep(points: list[GridPoint], command: CommandBuilder, executor: Execut
                     del running[slot]
                     free_slots.append(slot)
                     outcomes[point] = judge(point, returncode, time.monotonic() - t0, handle.note, resumed)
+                    missing = pending(point) if pending and outcomes[point].status != FAILED else None
+                    if missing:
+                        outcomes[point] = Outcome(point, FAILED, outcomes[point].seconds, returncode,
+                                                  f"exited {returncode} but the run is not complete ({missing})",
+                                                  resumed)
                     progress.finished(outcomes[point])
                 if running:
                     time.sleep(executor.poll_s)

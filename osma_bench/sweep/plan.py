@@ -3,7 +3,8 @@
 :func:`plan` reads the dataset card, expands the grid and runs the preflight checks;
 :func:`execute` drives the grid through an executor under a lock, shows progress, writes
 ``<logs>/<dataset>.sweep.json`` and prints the summary. The command each run executes is
-``Sweep.command`` (``osma-bench run ... --resume`` by default; tests substitute a fake runner).
+``Sweep.command`` (``osma-bench run ... --resume`` by default; tests substitute a fake runner); a
+complete run still needing its robustness pass (``--robustness``) is run again for that alone.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class SweepRequest:
     verify: bool = True
     preflight: bool = True
     processes: int = 1
+    robustness: str | None = None
 
 
 @dataclass
@@ -76,10 +78,13 @@ class Sweep:
         actions = {COMPLETE: "skip (complete)", MISSING: "run", "partial": "resume"}
         for point in self.points:
             state = run_state(point.run_dir)
+            action = actions[state.state]
+            if state.state == COMPLETE and self.settings.pending(point):
+                action = "robustness only"
             note = ""
             if state.profile and state.profile != self.settings.profile:
                 note = f"made with profile {state.profile}"
-            table.add_row(point.method, str(point.split), str(point.seed), actions[state.state], note)
+            table.add_row(point.method, str(point.split), str(point.seed), action, note)
         console.print(table)
 
 
@@ -111,16 +116,21 @@ def plan(request: SweepRequest) -> Sweep:
                       Path(request.data), request.processes)
     if request.verify:
         check_dataset(Path(request.data))
+    robustness = None
+    if request.robustness is not None:
+        from osma_bench.robustness.perturbations import format_spec, parse_spec
+
+        robustness = format_spec(parse_spec(request.robustness))
     logs = Path(request.logs) if request.logs is not None else Path(request.out) / ".sweep"
     variant = sweep_variant(request.variant, request.overrides)
     settings = RunSettings(data=Path(request.data), profile=request.profile, out=Path(request.out),
                            device=request.device, epochs=request.epochs, overrides=tuple(request.overrides),
-                           variant=variant, processes=request.processes)
+                           variant=variant, processes=request.processes, robustness=robustness)
     points = expand_grid(dataset, methods, splits, seeds, Path(request.out), logs, variant)
     info = {"dataset": dataset, "dataset_sha256": card.get("content_sha256"), "data": str(request.data),
             "methods": methods, "splits": splits, "seeds": seeds, "profile": request.profile,
-            "overrides": list(request.overrides), "variant": variant, "device": request.device, "epochs": request.epochs,
-            "processes_per_run": request.processes}
+            "overrides": list(request.overrides), "variant": variant, "device": request.device,
+            "epochs": request.epochs, "processes_per_run": request.processes, "robustness": robustness}
     return Sweep(dataset, points, settings, logs, info)
 
 
@@ -160,7 +170,7 @@ def execute(sweep: Sweep, executor: Executor, console: Console, tail: int = 15,
                       f"{escape(executor.describe())}; logs in {escape(str(sweep.logs))}", highlight=False, soft_wrap=True)
         started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         with SweepProgress(console, live=live) as progress:
-            report = run_sweep(sweep.points, sweep.command, executor, progress)
+            report = run_sweep(sweep.points, sweep.command, executor, progress, sweep.settings.pending)
         write_record(sweep.logs / f"{sweep.dataset}.sweep.json", report,
                      {**sweep.info, "executor": executor.describe(), "started": started})
     print_summary(console, report, tail)
