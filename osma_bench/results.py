@@ -81,3 +81,39 @@ def run_folders(root: Path) -> Iterator[tuple[Path, str, str, str | None, int, i
         method, variant = split_method_folder(seed_dir.parent.parent.name)
         yield (seed_dir, seed_dir.parent.parent.parent.name, method, variant, int(split_m.group(1)),
                int(seed_m.group(1)))
+
+
+def read_run_record(run_dir: Path) -> dict[str, Any]:
+    """``run.json`` of ``run_dir`` as a dict; ``{}`` when absent, unreadable or not an object."""
+    import json
+
+    try:
+        record = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def is_complete(run_dir: Path, record: dict[str, Any] | None = None) -> bool:
+    """A run is complete when run.json says so and metrics.json exists (anything less is resumed
+    or redone; an interrupted run never looks complete)."""
+    record = read_run_record(run_dir) if record is None else record
+    return record.get("status") == COMPLETE and (Path(run_dir) / "metrics.json").is_file()
+
+
+def require_complete(run_dir: Path, need_metrics: bool = True) -> dict[str, Any]:
+    """``run.json`` of a complete run made by ``osma-bench run``; one OsmaError line otherwise
+    (``need_metrics=False``: metrics.json may be absent, e.g. for clustering a run's scores)."""
+    from osma_bench.io import read_json
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise OsmaError(f"{run_dir}: run directory not found")
+    record = read_json(run_dir / "run.json")
+    if not isinstance(record, dict):
+        raise OsmaError(f"{run_dir / 'run.json'}: expected a JSON object")
+    if record.get("status") != COMPLETE:
+        raise OsmaError(f"{run_dir}: run status is {record.get('status')!r}, not {COMPLETE!r}; finish the run first")
+    if need_metrics and not (run_dir / "metrics.json").is_file():
+        raise OsmaError(f"{run_dir}: metrics.json is missing; the run did not finish its evaluation")
+    return record

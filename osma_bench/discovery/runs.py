@@ -52,14 +52,10 @@ class RunFeatures:
 
 def load_run(run_dir: str | os.PathLike, need_features: bool = True) -> RunFeatures:
     """Read a finished run; OsmaError when it is missing, unfinished, or has no features."""
+    from osma_bench.results import require_complete
+
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise OsmaError(f"{run_dir}: run directory not found")
-    record = read_json(run_dir / "run.json")
-    if not isinstance(record, dict):
-        raise OsmaError(f"{run_dir / 'run.json'}: expected a JSON object")
-    if record.get("status") != "complete":
-        raise OsmaError(f"{run_dir}: run status is {record.get('status')!r}, not 'complete'; finish the run first")
+    record = require_complete(run_dir, need_metrics=False)
     table = read_scores(run_dir / "scores.h5")
     if need_features and table.features is None:
         raise OsmaError(f"{run_dir / 'scores.h5'}: has no 'features' dataset; {table.method} does not "

@@ -57,16 +57,10 @@ class RestoredRun:
 
 def read_finished_run(run_dir: Path) -> dict[str, Any]:
     """``run.json`` of a complete run that has ``metrics.json``; OsmaError otherwise."""
+    from osma_bench.results import require_complete
+
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise OsmaError(f"{run_dir}: run directory not found")
-    record = read_json(run_dir / "run.json")
-    if not isinstance(record, dict):
-        raise OsmaError(f"{run_dir / 'run.json'}: expected a JSON object")
-    if record.get("status") != "complete":
-        raise OsmaError(f"{run_dir}: run status is {record.get('status')!r}, not 'complete'; finish the run first")
-    if not (run_dir / "metrics.json").is_file():
-        raise OsmaError(f"{run_dir}: metrics.json is missing; the run did not finish its evaluation")
+    record = require_complete(run_dir)
     for key in ("method", "dataset", "dataset_sha256", "split", "seed", "profile", "config"):
         if key not in record:
             raise OsmaError(f"{run_dir / 'run.json'}: lacks {key!r} (not written by osma-bench run)")

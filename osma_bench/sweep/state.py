@@ -7,10 +7,11 @@ and is resumed with ``osma-bench run --resume``; an empty or absent folder is *m
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from osma_bench.results import is_complete, read_run_record
 
 COMPLETE, PARTIAL, MISSING = "complete", "partial", "missing"
 
@@ -43,18 +44,14 @@ class RunState:
 
 def read_record(run_dir: Path) -> dict[str, Any]:
     """``run.json`` as a dict; ``{}`` when absent, unreadable or not an object (the run is then redone)."""
-    try:
-        record = json.loads((Path(run_dir) / "run.json").read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return record if isinstance(record, dict) else {}
+    return read_run_record(run_dir)
 
 
 def run_state(run_dir: Path) -> RunState:
     """Classify ``run_dir`` as complete, partial or missing."""
     run_dir = Path(run_dir)
     record = read_record(run_dir)
-    if record.get("status") == "complete" and (run_dir / "metrics.json").is_file():
+    if is_complete(run_dir, record):
         return RunState(COMPLETE, record)
     if run_dir.is_dir() and any(run_dir.iterdir()):
         return RunState(PARTIAL, record)
