@@ -189,3 +189,15 @@ def test_resume_ignores_runtime_keys_and_names_every_differing_key(synthetic, tm
     changed = RunRequest(**{**base.__dict__, "overrides": {"lr": "0.01", "dropout": "0.5"}, "resume": True})
     with pytest.raises(OsmaError, match=r"other settings \(dropout: 0\.2 -> 0\.5; lr: 0\.001 -> 0\.01\)"):
         run(changed)
+
+
+def test_report_never_pools_two_real_runs_differing_in_one_set_value(synthetic, tmp_path):
+    from osma_bench.harness.runner import RunRequest
+    from osma_bench.report import build_report
+
+    first = request(synthetic, tmp_path, "base")
+    run(first)
+    run(RunRequest(**{**first.__dict__, "seed": 1, "overrides": {"num_threads": "1", "per_class": "3"}}))
+    section = build_report(tmp_path).sections[0]
+    assert sorted((r.label, r.n) for r in section.rows) == [("base (A)", 1), ("base (B)", 1)]
+    assert "differ in per_class (2 / 3)" in section.notes[0] or "differ in per_class (3 / 2)" in section.notes[0]
