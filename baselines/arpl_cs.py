@@ -100,6 +100,9 @@ class ARPLCS(GANStateMixin, DCTClassifierMethod):
 
     Per-profile scaling: ``mini`` uses ``ngf`` = ``ndf`` = 16 (a GAN for 32x32 images within a CPU budget)
     and ``smoke`` 8; everything else as the profile (epochs, lr, width) and the paper.
+
+    ``amp=true``: the classifier's forward passes (real images and fakes) run under autocast, DCT and
+    first convolution in float32; the GAN, the reciprocal points and every loss stay float32.
     """
 
     name: ClassVar[str] = "arpl_cs"

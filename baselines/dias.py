@@ -86,6 +86,9 @@ class DIAS(GANStateMixin, DCTClassifierMethod):
     [60, 120, 180, 240], 200 epochs; or Adam 1e-3) is replaced by Base's recipe from the profile
     (Adam ``lr``, StepLR, the profile's epochs) for both networks, as the method is applied on the Base
     classifier. Per-profile scaling: ``mini`` uses ``ngf`` = ``ndf`` = 16 (the GAN within a CPU budget), ``smoke`` 8.
+
+    ``amp=true``: the forward passes of the classifier and of the copycat run under autocast (DCT and
+    first convolution in float32); the GAN and every loss stay float32.
     """
 
     name: ClassVar[str] = "dias"

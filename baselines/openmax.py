@@ -26,7 +26,8 @@ from osma_bench.methods.common import with_profiles
 
 DISTANCES = ("eucos", "euclidean", "cosine")
 #: Configuration keys a reused Base run must share with this run (they fix the trained network).
-BASE_RUN_KEYS = ("image_size", "width", "feature_dim", "dropout", "input_transform", "temperature", "legacy")
+BASE_RUN_KEYS = ("image_size", "width", "feature_dim", "dropout", "input_transform", "temperature", "legacy",
+                 "amp", "amp_dtype")
 
 
 # -- the OpenMax computation, on activation vectors (numpy, float64) ------------------------------------
@@ -237,9 +238,13 @@ class OpenMax(Method):
     (the paper averages 10 crops; the suite evaluates one image once). Grids: tails 5/10/20/50,
     alpha 1/2/3/5/10, all three distances. Per-profile scaling: none of OpenMax's own (its Base
     phase follows the profile exactly as Base does); ``smoke`` narrows the grids to keep tests quick.
+
+    ``amp=true``: the Base phase and the activation vectors run under Base's autocast; the Weibull
+    fits and the recalibration are float64 (NumPy). A reused ``base_run`` must match ``amp``.
     """
 
     name: ClassVar[str] = "openmax"
+    supports_amp: ClassVar[bool] = True
     paper: ClassVar[str] = "Bendale & Boult, Towards Open Set Deep Networks (OpenMax), CVPR 2016"
     hparams: ClassVar[tuple[HParam, ...]] = (
         *BaseMethod.hparams,

@@ -109,9 +109,13 @@ class PROSER(Method):
 
     Per-profile scaling: ``mini`` fine-tunes for 3 epochs (an epoch is ~19 steps instead of ~509;
     ``finetune_lr`` 1e-3 unchanged), ``smoke`` for 1.
+
+    ``amp=true``: the Base phase, the fine-tuning forward passes and ``predict`` run under Base's
+    autocast (DCT and first convolution in float32); logits, losses and scores in float32.
     """
 
     name: ClassVar[str] = "proser"
+    supports_amp: ClassVar[bool] = True
     paper: ClassVar[str] = "Zhou et al., Learning Placeholders for Open-Set Recognition (PROSER), CVPR 2021"
     hparams: ClassVar[tuple[HParam, ...]] = (
         *BaseMethod.hparams,
@@ -174,7 +178,7 @@ class PROSER(Method):
 
     def _heads(self, feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         dropped = self.model.dropout(feature)
-        return self.model.head(dropped) / self.temperature, self.dummy(dropped) / self.temperature
+        return self.model.head(dropped).float() / self.temperature, self.dummy(dropped).float() / self.temperature
 
     def train_epoch(self, loader: Batches, epoch: int) -> dict[str, float]:
         """A Base epoch during the Base phase, otherwise one PROSER fine-tuning epoch."""
@@ -194,10 +198,13 @@ class PROSER(Method):
             rows, partners = mixing_pairs(labels[:half], different_classes=not bool(self.hp["legacy_pairs"]))
             if len(rows):
                 lam = float(self.beta.sample())
-                hidden = features_until_stage(self.model, images[:half], stage)
-                mixed = lam * hidden[rows] + (1.0 - lam) * hidden[partners]
-                loss_mix = data_placeholder_loss(dummy_logits(*self._heads(features_from_stage(self.model, mixed, stage))))
-            known, dummy = self._heads(self.model.features(images[half:]))
+                with self.base.autocast():
+                    hidden = features_until_stage(self.model, images[:half], stage)
+                    mixed = lam * hidden[rows] + (1.0 - lam) * hidden[partners]
+                    heads = self._heads(features_from_stage(self.model, mixed, stage))
+                loss_mix = data_placeholder_loss(dummy_logits(*heads))
+            with self.base.autocast():
+                known, dummy = self._heads(self.model.features(images[half:]))
             loss_true, loss_dummy = classifier_placeholder_losses(known, dummy, labels[half:])
             loss = (float(self.hp["mix_weight"]) * loss_mix + float(self.hp["lambda1"]) * loss_true
                     + float(self.hp["lambda2"]) * loss_dummy)
@@ -216,8 +223,9 @@ class PROSER(Method):
             return self.base.predict(images)
         self.model.eval()
         self.dummy.eval()
-        feature = self.model.features(images)
-        known, dummy = self._heads(feature)
+        with self.base.autocast():
+            feature = self.model.features(images)
+            known, dummy = self._heads(feature)
         score = proser_score(dummy_logits(known, dummy), float(self.hp["test_temperature"]))
         return Prediction(known.float(), score, feature.float())
 

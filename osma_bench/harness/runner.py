@@ -30,6 +30,7 @@ from osma_bench.harness.data import (
     training_batches,
 )
 from osma_bench.harness.device import describe_device
+from osma_bench.harness.precision import check_amp_device, check_amp_request, describe_precision
 from osma_bench.harness.progress import TrainingProgress, format_losses
 from osma_bench.harness.provenance import collect as collect_provenance
 from osma_bench.harness.rundir import RunDir, library_versions, method_version, run_path
@@ -90,8 +91,10 @@ def _run(request: RunRequest, method_cls: type[Method], world: World, device: to
         raise OsmaError(f"method {request.method!r} does not support distributed training (torchrun); run it "
                         "in a single process")
     console = console or Console(stderr=True, quiet=not world.is_main)
+    check_amp_request(method_cls, request.overrides)
     resolved = resolve(method_cls, request.profile, request.overrides, request.epochs)
     config = resolved.values
+    check_amp_device(config, device)
     variant = run_variant(request, resolved)
     if int(config["num_threads"]) > 0:
         torch.set_num_threads(int(config["num_threads"]))
@@ -131,6 +134,7 @@ def _run(request: RunRequest, method_cls: type[Method], world: World, device: to
         "budget_notes": list(method_cls.budget_notes),
         "identity_sha256": identity_fingerprint(resolved.identity()),
         "device": describe_device(device),
+        "precision": describe_precision(config, device),
         "code_version": None,
         "provenance": None,
         "library_versions": library_versions(),
@@ -200,6 +204,7 @@ def _execute(request: RunRequest, method_cls: type[Method], resolved: Resolved, 
                    f"{request.seed}, profile {request.profile}, device {device}, {len(train)} train images, "
                    f"{len(train_batches)} steps per epoch"
                    + (f", {world.size} processes ({world.backend})" if world.distributed else ""))
+        rundir.log(f"precision: {describe_precision(config, device)}")
     rundir.write_record(epochs_completed=start_epoch, history=history)
 
     select = config["select_on"]

@@ -5,6 +5,12 @@ Adam optimiser with a StepLR stepped every iteration, the temperature-scaled cro
 precision and the maximum-softmax-probability score. Base is this class plus a training loop;
 POSE adds its augmentation models.
 
+Mixed precision (``amp=true``, ``osma_bench.harness.precision``): the classifier's forward passes
+run under ``torch.autocast`` (bfloat16 by default); the DCT and the first convolution block run in
+float32 inside ``SimpleCNN``, and every loss, logit returned by ``predict`` and score is computed
+in float32 (float64 for the softmax score). Parameters, gradients and optimiser states stay
+float32 (autocast casts weights per operation).
+
 Temperature: the paper trains with cross-entropy on ``z / T`` (T = 0.1); the official code applies
 the softmax twice (cross-entropy of ``softmax(z) / T``). By default the suite trains on ``z / T``,
 reports ``z / T`` as the logits and scores with ``max softmax(z / T)`` (computed in float64).
@@ -21,6 +27,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from osma_bench.harness.precision import amp_dtype
 from osma_bench.hparams import Bool, Choice, Float, HParam, Int
 from osma_bench.methods.api import Method, MethodSpec, Prediction
 from osma_bench.nn import SimpleCNN
@@ -68,6 +75,8 @@ class DCTClassifierMethod(Method):
     hparams: ClassVar[tuple[HParam, ...]] = CLASSIFIER_HPARAMS
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = CLASSIFIER_PROFILE_DEFAULTS
     supports_distributed: ClassVar[bool] = True
+    #: ``amp=true`` trains the classifier under autocast (see the module docstring).
+    supports_amp: ClassVar[bool] = True
 
     def __init__(self, spec: MethodSpec) -> None:
         super().__init__(spec)
@@ -89,14 +98,12 @@ class DCTClassifierMethod(Method):
         self.temperature = float(hp.get("temperature", 0.1))
         self.legacy = bool(hp.get("legacy", False))
         self.amp = bool(hp.get("amp", False))
-        self.amp_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(
-            str(hp.get("amp_dtype", "bfloat16")), torch.bfloat16
-        )
+        self.amp_dtype = amp_dtype(hp.get("amp_dtype", "bfloat16"))
 
     # -- pieces for training loops -------------------------------------------------------------
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """Mixed precision when ``amp`` is on (the DCT and first convolution stay float32)."""
+        """Autocast to ``amp_dtype`` when ``amp`` is on (the DCT and first convolution stay float32)."""
         if not self.amp:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)

@@ -16,6 +16,7 @@ def check_configs(methods: list[str], profile: str, overrides: list[str], epochs
     if processes < 1:
         raise OsmaError(f"--procs-per-run must be at least 1, got {processes}")
     from osma_bench.harness.config import parse_overrides, resolve_config
+    from osma_bench.harness.precision import check_amp_request
     from osma_bench.methods.registry import get_method
 
     parsed = parse_overrides(overrides)
@@ -23,6 +24,7 @@ def check_configs(methods: list[str], profile: str, overrides: list[str], epochs
     for name in methods:
         try:
             method_cls = get_method(name)
+            check_amp_request(method_cls, parsed)
             config = resolve_config(method_cls, profile, parsed, epochs)
         except OsmaError as exc:
             problems.append(f"{name}: {exc}")
