@@ -1,32 +1,38 @@
-"""Training throughput of Base and POSE (images/s, augmentation steps included) and POSE/Base cost.
+"""Training throughput of Base and POSE in float32 and with mixed precision, side by side.
 
-Measures full training steps on random class-balanced batches (no data loading), after warm-up,
-with POSE in its steady state (epoch >= 1: an earlier augmentation model exists, so every step
-runs both triplet terms). Settings follow the profiles: ``mini`` (32x32, width 32, 10 classes x
-16 images) and ``paper`` (128x128, width 64, 15 classes x 8 images; ``--paper-per-class`` lowers
-the batch on a CPU). Run by hand, never as a timed test::
+Measures full training steps (augmentation steps included) on random class-balanced batches (no
+data loading), after warm-up, with POSE in its steady state (epoch >= 1: an earlier augmentation
+model exists, so every step runs both triplet terms). Settings are the harness's resolved
+configuration of each profile: ``mini`` (32x32, width 32, 10 classes x 16 images), ``paper``
+(128x128, width 64, 15 classes x 8 images; ``--paper-per-class`` lowers the batch on a CPU) and
+``smoke`` (32x32, width 8, 3 classes x 2 images: a seconds-long check of the script itself).
+``amp`` is ``--set amp=true`` (bfloat16 autocast unless ``--amp-dtype float16``; the DCT, the first
+convolution and the losses in float32). Prints the CPU (name, flags, how it runs bfloat16) or GPU,
+then per size the img/s of each method and precision, amp / float32 and POSE / Base. Run by hand,
+never as a timed test::
 
-    .venv/bin/python benchmarks/bench_train.py --steps 5 --threads 2
-    .venv/bin/python benchmarks/bench_train.py --device cuda --sizes paper --steps 200 --amp
+    .venv/bin/python benchmarks/bench_train.py --threads 1 --steps 5 --amp-steps 1
+    .venv/bin/python benchmarks/bench_train.py --device cuda --sizes paper --steps 200
 
-Prints a table and writes JSON with ``--json PATH``.
+``--json PATH`` writes the rows; on CUDA each row also has the peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import torch
 
-from osma_bench.harness.config import load_profile
+from osma_bench.harness.config import resolve
+from osma_bench.harness.precision import describe_cpu
 from osma_bench.methods.api import MethodSpec
 from osma_bench.methods.base_cnn import BaseMethod
 from osma_bench.methods.pose import POSEMethod
 
-CLASSES = {"mini": 10, "paper": 15}
+CLASSES = {"smoke": 3, "mini": 10, "paper": 15}
+PRECISIONS = ("float32", "amp")
 
 
 def batches(num_classes: int, per_class: int, size: int, steps: int, device: torch.device):
@@ -42,12 +48,13 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(cls, profile: str, per_class: int, steps: int, warmup: int, device: torch.device, amp: bool) -> dict:
-    config = load_profile(profile)
+def measure(cls, profile: str, per_class: int, steps: int, warmup: int, device: torch.device, amp: bool,
+            amp_dtype: str) -> dict:
+    """Seconds and img/s of ``steps`` training steps after ``warmup`` (epoch 0) steps."""
+    config = resolve(cls, profile, {"amp": amp, "amp_dtype": amp_dtype}).values
     size, classes = int(config["image_size"]), CLASSES[profile]
-    hp = cls.resolve_hparams(profile, {**config, "amp": amp})
     torch.manual_seed(0)
-    method = cls(MethodSpec(classes, size, device, hp, seed=0, epochs=2, steps_per_epoch=steps, profile=profile))
+    method = cls(MethodSpec(classes, size, device, config, seed=0, epochs=2, steps_per_epoch=steps, profile=profile))
     method.train_epoch(batches(classes, per_class, size, warmup, device), 0)  # warm-up; POSE keeps an aug model
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -57,47 +64,92 @@ def measure(cls, profile: str, per_class: int, steps: int, warmup: int, device: 
     sync(device)
     seconds = time.perf_counter() - start
     images = steps * classes * per_class
-    row = {"method": cls.name, "profile": profile, "image_size": size, "batch": classes * per_class,
-           "steps": steps, "seconds": seconds, "images_per_s": images / seconds, "s_per_step": seconds / steps}
+    row = {"method": cls.name, "profile": profile, "image_size": size, "width": int(config["width"]),
+           "batch": classes * per_class, "precision": amp_dtype if amp else "float32", "steps": steps,
+           "seconds": seconds, "images_per_s": images / seconds, "s_per_step": seconds / steps}
     if device.type == "cuda":
         row["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
     return row
 
 
-def main() -> None:
+def describe_device(device: torch.device) -> dict:
+    """What the figures depend on: the GPU, or the CPU's name, flags and bfloat16 kernels."""
+    info = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        info.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
+                    bf16=torch.cuda.is_bf16_supported())
+    else:
+        info.update(cpu=describe_cpu())
+    return info
+
+
+def header(info: dict) -> str:
+    if "gpu" in info:
+        return f"device: {info['gpu']} (CUDA {info['cuda']}); torch {info['torch']}"
+    cpu = info["cpu"]
+    return (f"device: {cpu['name']}, {info['threads']} thread(s); flags {' '.join(cpu['flags']) or '-'}; "
+            f"torch {info['torch']} ({cpu['capability']}); bfloat16 kernels: {cpu['bf16_kernels']}")
+
+
+def ratios(rows: list[dict]) -> None:
+    """Add ``amp_over_float32`` (speed-up) and ``pose_over_base`` (cost) where both rows exist."""
+    by_key = {(r["method"], r["profile"], r["precision"]): r for r in rows}
+    for r in rows:
+        fp32 = by_key.get((r["method"], r["profile"], "float32"))
+        if r["precision"] != "float32" and fp32:
+            r["amp_over_float32"] = r["images_per_s"] / fp32["images_per_s"]
+        base = by_key.get(("base", r["profile"], r["precision"]))
+        if r["method"] == "pose" and base:
+            r["pose_over_base"] = base["images_per_s"] / r["images_per_s"]
+
+
+def table(rows: list[dict]) -> str:
+    lines = [f"{'method':<6} {'size':>5} {'batch':>5} {'precision':>9} {'steps':>5} {'s/step':>8} {'img/s':>9} "
+             f"{'amp/fp32':>8} {'POSE/Base':>9}"]
+    for r in rows:
+        speed = f"{r['amp_over_float32']:.2f}x" if "amp_over_float32" in r else ""
+        cost = f"{r['pose_over_base']:.2f}x" if "pose_over_base" in r else ""
+        mem = f"  peak {r['peak_memory_gib']:.2f} GiB" if "peak_memory_gib" in r else ""
+        lines.append(f"{r['method']:<6} {r['image_size']:>5} {r['batch']:>5} {r['precision']:>9} {r['steps']:>5} "
+                     f"{r['s_per_step']:>8.3f} {r['images_per_s']:>9.1f} {speed:>8} {cost:>9}{mem}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["mini", "paper"], choices=["mini", "paper"])
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--sizes", nargs="+", default=["mini", "paper"], choices=list(CLASSES))
+    parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
+    parser.add_argument("--steps", type=int, default=5, help="measured steps per method (float32)")
+    parser.add_argument("--amp-steps", type=int, default=None,
+                        help="measured steps with amp (default --steps; fewer where amp is emulated and slow)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--paper-per-class", type=int, default=8, help="images per class at 128x128")
     parser.add_argument("--mini-per-class", type=int, default=16, help="images per class at 32x32")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--amp", action="store_true", help="mixed precision (DCT and first conv in fp32)")
+    parser.add_argument("--amp-dtype", default="bfloat16", choices=["bfloat16", "float16"])
     parser.add_argument("--json", default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    info = describe_device(device)
+    print(header(info), flush=True)
     rows = []
     for profile in args.sizes:
-        per_class = args.paper_per_class if profile == "paper" else args.mini_per_class
-        pair = [measure(cls, profile, per_class, args.steps, args.warmup, device, args.amp)
-                for cls in (BaseMethod, POSEMethod)]
-        pair[1]["pose_over_base"] = pair[1]["seconds"] / pair[0]["seconds"]
-        rows.extend(pair)
-    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
-             else f"{platform.processor() or platform.machine()} cpu, {torch.get_num_threads()} threads")
-    print(f"device: {where}; torch {torch.__version__}; amp {args.amp}")
-    print(f"{'method':<6} {'size':>5} {'batch':>5} {'steps':>5} {'s/step':>8} {'img/s':>9} {'POSE/Base':>9}")
-    for r in rows:
-        ratio = f"{r['pose_over_base']:.2f}x" if "pose_over_base" in r else ""
-        mem = f"  peak {r['peak_memory_gib']:.2f} GiB" if "peak_memory_gib" in r else ""
-        print(f"{r['method']:<6} {r['image_size']:>5} {r['batch']:>5} {r['steps']:>5} {r['s_per_step']:>8.3f} "
-              f"{r['images_per_s']:>9.1f} {ratio:>9}{mem}")
+        per_class = {"paper": args.paper_per_class, "mini": args.mini_per_class}.get(profile, 2)
+        for precision in args.precisions:
+            amp = precision == "amp"
+            steps = args.amp_steps if amp and args.amp_steps else args.steps
+            for cls in (BaseMethod, POSEMethod):
+                rows.append(measure(cls, profile, per_class, steps, args.warmup, device, amp, args.amp_dtype))
+                r = rows[-1]
+                print(f"  {r['method']} {profile} {r['precision']}: {r['images_per_s']:.1f} img/s", flush=True)
+    ratios(rows)
+    print(table(rows))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"device": where, "amp": args.amp, "rows": rows}, fh, indent=2)
+            json.dump({"device": info, "rows": rows}, fh, indent=2)
 
 
 if __name__ == "__main__":
