@@ -67,10 +67,15 @@ def cpu_flags() -> list[str]:
 
 def cpu_bf16_kernels() -> str:
     """How this CPU runs bfloat16 in PyTorch: ``native`` (avx512_bf16 or AMX), ``emulated``
-    (oneDNN's AVX-512 or ARM kernels without bf16 arithmetic) or ``none`` (reference kernels)."""
-    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return "none"
-    if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported():
+    (oneDNN's AVX-512 or ARM kernels without bf16 arithmetic) or ``none`` (reference kernels).
+    The checks are PyTorch's own (private) functions; a PyTorch without them answers ``unknown``."""
+    try:
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return "none"
+        native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    except (AttributeError, RuntimeError):
+        return "unknown"
+    if native:
         return "native"
     if platform.machine().lower() in ("arm64", "aarch64"):
         return "native"  # oneDNN's bf16 check on ARM is the bf16 extension itself
@@ -79,8 +84,8 @@ def cpu_bf16_kernels() -> str:
 
 def describe_cpu() -> dict[str, Any]:
     """The CPU facts a speed or precision figure depends on (for benchmarks and run records)."""
-    return {"name": cpu_name(), "flags": cpu_flags(), "capability": torch.backends.cpu.get_cpu_capability(),
-            "bf16_kernels": cpu_bf16_kernels()}
+    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")()
+    return {"name": cpu_name(), "flags": cpu_flags(), "capability": capability, "bf16_kernels": cpu_bf16_kernels()}
 
 
 #: How ``--set amp=...`` is read before a method's declarations are consulted.
