@@ -8,8 +8,10 @@ configuration of each profile: ``mini`` (32x32, width 32, 10 classes x 16 images
 ``smoke`` (32x32, width 8, 3 classes x 2 images: a seconds-long check of the script itself).
 ``amp`` is ``--set amp=true`` (bfloat16 autocast unless ``--amp-dtype float16``; the DCT, the first
 convolution and the losses in float32). Prints the CPU (name, flags, how it runs bfloat16) or GPU,
-then per size the img/s of each method and precision, amp / float32 and POSE / Base. Run by hand,
-never as a timed test::
+then per size the img/s of each method and precision, amp / float32 and POSE / Base; on the CPU
+also img/s per CPU-second of the process (``time.process_time``), the figure to compare on a
+machine that other jobs share (the ratios are then taken from it). Run by hand, never as a timed
+test::
 
     .venv/bin/python benchmarks/bench_train.py --threads 1 --steps 5 --amp-steps 1
     .venv/bin/python benchmarks/bench_train.py --device cuda --sizes paper --steps 200
@@ -58,16 +60,18 @@ def measure(cls, profile: str, per_class: int, steps: int, warmup: int, device: 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     sync(device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     method.train_epoch(batches(classes, per_class, size, steps, device), 1)
     sync(device)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     images = steps * classes * per_class
     row = {"method": cls.name, "profile": profile, "image_size": size, "width": int(config["width"]),
            "batch": classes * per_class, "precision": amp_dtype if amp else "float32", "steps": steps,
            "seconds": seconds, "images_per_s": images / seconds, "s_per_step": seconds / steps}
     if device.type == "cuda":
         row["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    else:  # CPU time: what the process itself used, so a shared machine's load counts less
+        row.update(cpu_seconds=cpu_seconds, images_per_cpu_s=images / cpu_seconds)
     return row
 
 
@@ -95,28 +99,40 @@ def ratios(rows: list[dict]) -> None:
     by_key = {(r["method"], r["profile"], r["precision"]): r for r in rows}
     for r in rows:
         fp32 = by_key.get((r["method"], r["profile"], "float32"))
-        if r["precision"] != "float32" and fp32:
-            r["amp_over_float32"] = r["images_per_s"] / fp32["images_per_s"]
         base = by_key.get(("base", r["profile"], r["precision"]))
-        if r["method"] == "pose" and base:
-            r["pose_over_base"] = base["images_per_s"] / r["images_per_s"]
+        for speed in ("images_per_s", "images_per_cpu_s"):
+            tag = "" if speed == "images_per_s" else "_cpu"
+            if r["precision"] != "float32" and fp32 and speed in r:
+                r[f"amp_over_float32{tag}"] = r[speed] / fp32[speed]
+            if r["method"] == "pose" and base and speed in r:
+                r[f"pose_over_base{tag}"] = base[speed] / r[speed]
 
 
 def table(rows: list[dict]) -> str:
+    """img/s (wall clock; on the CPU also per CPU-second), amp / float32 and POSE / Base of each."""
+    cpu = any("images_per_cpu_s" in r for r in rows)
     lines = [f"{'method':<6} {'size':>5} {'batch':>5} {'precision':>9} {'steps':>5} {'s/step':>8} {'img/s':>9} "
-             f"{'amp/fp32':>8} {'POSE/Base':>9}"]
+             + (f"{'img/cpu-s':>9} " if cpu else "") + f"{'amp/fp32':>8} {'POSE/Base':>9}"]
+
+    def ratio(r, key):
+        return f"{r[key]:.3g}x" if key in r else ""
+
     for r in rows:
-        speed = f"{r['amp_over_float32']:.2f}x" if "amp_over_float32" in r else ""
-        cost = f"{r['pose_over_base']:.2f}x" if "pose_over_base" in r else ""
+        speed = ratio(r, "amp_over_float32_cpu" if cpu else "amp_over_float32")
+        cost = ratio(r, "pose_over_base_cpu" if cpu else "pose_over_base")
+        per_cpu = f"{r['images_per_cpu_s']:>9.1f} " if cpu else ""
         mem = f"  peak {r['peak_memory_gib']:.2f} GiB" if "peak_memory_gib" in r else ""
         lines.append(f"{r['method']:<6} {r['image_size']:>5} {r['batch']:>5} {r['precision']:>9} {r['steps']:>5} "
-                     f"{r['s_per_step']:>8.3f} {r['images_per_s']:>9.1f} {speed:>8} {cost:>9}{mem}")
+                     f"{r['s_per_step']:>8.3f} {r['images_per_s']:>9.1f} {per_cpu}{speed:>8} {cost:>9}{mem}")
+    if cpu:
+        lines.append("ratios from CPU time (img/cpu-s); wall-clock ratios are in the JSON")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["mini", "paper"], choices=list(CLASSES))
+    parser.add_argument("--methods", nargs="+", default=["base", "pose"], choices=["base", "pose"])
     parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
     parser.add_argument("--steps", type=int, default=5, help="measured steps per method (float32)")
     parser.add_argument("--amp-steps", type=int, default=None,
@@ -140,10 +156,11 @@ def main(argv: list[str] | None = None) -> None:
         for precision in args.precisions:
             amp = precision == "amp"
             steps = args.amp_steps if amp and args.amp_steps else args.steps
-            for cls in (BaseMethod, POSEMethod):
+            for cls in (c for c in (BaseMethod, POSEMethod) if c.name in args.methods):
                 rows.append(measure(cls, profile, per_class, steps, args.warmup, device, amp, args.amp_dtype))
                 r = rows[-1]
-                print(f"  {r['method']} {profile} {r['precision']}: {r['images_per_s']:.1f} img/s", flush=True)
+                per_cpu = f", {r['images_per_cpu_s']:.1f} per CPU-second" if "images_per_cpu_s" in r else ""
+                print(f"  {r['method']} {profile} {r['precision']}: {r['images_per_s']:.1f} img/s{per_cpu}", flush=True)
     ratios(rows)
     print(table(rows))
     if args.json:
