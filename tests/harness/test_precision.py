@@ -116,3 +116,14 @@ def test_registry_source_tree_fallback_keeps_installed_plugins_and_reads_only_it
     monkeypatch.setattr(registry, "_installed", lambda: False)
     monkeypatch.setattr(registry, "entry_points", lambda group: [toy])
     assert "toy" in registry.available_methods() and "pose" in registry.available_methods()
+
+
+def test_sweep_preflight_names_methods_without_amp(tmp_path):
+    from osma_bench.sweep.preflight import check_configs
+
+    with pytest.raises(OsmaError) as caught:
+        check_configs(["base", "dct_cnn", "prnu"], "smoke", ["amp=true"], None, 32, tmp_path)
+    lines = str(caught.value).splitlines()
+    assert [line.split(":")[0].strip() for line in lines[1:]] == ["dct_cnn", "prnu"]
+    assert all("does not support amp=true" in line for line in lines[1:])
+    check_configs(["base", "pose"], "smoke", ["amp=true"], None, 32, tmp_path)  # accepted
