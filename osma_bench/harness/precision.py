@@ -8,9 +8,10 @@ with the class attribute ``supports_amp = True``; the others refuse ``amp=true``
 On the CPU, PyTorch runs bfloat16 convolutions and matrix products through oneDNN, which has
 bfloat16 kernels only for CPUs with AVX-512 (native bfloat16 arithmetic with ``avx512_bf16`` or
 AMX; emulated with plain AVX-512) or ARM bf16. Elsewhere (an AVX2-only CPU) autocast falls back to
-reference kernels: on the 2-core AVX2 development machine a Base training step ran 34x (32x32)
-slower in bfloat16 than in float32 (``benchmarks/bench_train.py``), so ``amp=true`` is refused
-there with one error line rather than run with a warning.
+reference kernels: on the 2-core AVX2 development machine Base and POSE training steps ran 21-30x
+slower in bfloat16 than in float32 (per CPU-second, ``benchmarks/bench_train.py``; README,
+"Mixed precision"), so ``amp=true`` is refused there with one error line rather than run with a
+warning.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def check_amp_device(config: dict[str, Any], device: torch.device) -> torch.dtyp
     if cpu_bf16_kernels() == "none":
         raise OsmaError(f"amp=true: this CPU ({cpu_name()}, {torch.backends.cpu.get_cpu_capability()}, no AVX-512) "
                         "has no bfloat16 kernels in PyTorch; bfloat16 would run on reference kernels, measured "
-                        "about 30x slower than float32 on such a CPU; train in float32 (amp=false), or use a CPU "
+                        "21-30x slower than float32 on such a CPU; train in float32 (amp=false), or use a CPU "
                         "with AVX-512 (avx512_bf16 or AMX for native bfloat16) or a GPU")
     return dtype
 
