@@ -192,9 +192,9 @@ def methods(out: Path, device: str) -> int:
             row["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
             torch.cuda.reset_peak_memory_stats()
         rows.append(row)
+        write_json(out / "methods.json", {"device": device, "runs": rows})  # after each: a time limit keeps what ran
         print(f"  {name:<10} {'amp' if amp else 'fp32':<4} {row['status']:<8} {row['seconds']:>6.1f} s"
               + (f"  {row['error']}" if "error" in row else ""), flush=True)
-    write_json(out / "methods.json", {"device": device, "runs": rows})
     return 1 if failed else 0
 
 
