@@ -73,22 +73,26 @@ if ! command -v "$PY" > /dev/null; then
     echo "error: no $PY on this machine (set PYTHON=/path/to/python3)" >&2
     exit 2
 fi
+# Time limits (s) of packages, env, throughput, data, distributed, methods: on a GPU they add up to
+# 8 minutes at most; the dry run's are wider because it runs on shared CPUs.
 if [ "$DRY" = 1 ]; then
     DEVICE=cpu
     export OMP_NUM_THREADS=1
     BENCH=(--device cpu --sizes smoke --steps 2 --warmup 1 --threads 1)
+    LIMITS=(120 120 240 120 240 480)
 else
     DEVICE=cuda
     BENCH=(--device cuda --sizes paper --steps "$STEPS" --warmup 20)
+    LIMITS=(45 45 180 30 60 120)
 fi
 
-step packages 120 "$PY" benchmarks/gpu_check.py packages "$DEST"
+step packages "${LIMITS[0]}" "$PY" benchmarks/gpu_check.py packages "$DEST"
 if [ $? -eq 2 ]; then
     echo "error: python too old or torch missing; see $DEST/packages.log" >&2
     "$PY" benchmarks/gpu_check.py summary "$DEST" > /dev/null 2>&1
     exit 2
 fi
-step env 60 "$PY" benchmarks/gpu_check.py env "$DEST"
+step env "${LIMITS[1]}" "$PY" benchmarks/gpu_check.py env "$DEST"
 # What env found, read back without importing torch again.
 fact() { "$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$DEST/env.json" "$1" 2>/dev/null; }
 if [ "$DRY" = 0 ] && [ "$(fact cuda_available)" != True ]; then
@@ -97,21 +101,22 @@ if [ "$DRY" = 0 ] && [ "$(fact cuda_available)" != True ]; then
     exit 2
 fi
 
-step throughput 240 "$PY" benchmarks/bench_train.py "${BENCH[@]}" --json "$DEST/throughput.json"
+step throughput "${LIMITS[2]}" "$PY" benchmarks/bench_train.py "${BENCH[@]}" --json "$DEST/throughput.json"
 cp "$DEST/throughput.log" "$DEST/throughput.txt"
 
-step data 60 "$PY" benchmarks/gpu_check.py data "$DEST"
+step data "${LIMITS[3]}" "$PY" benchmarks/gpu_check.py data "$DEST"
 
 GPUS=$(fact gpu_count); GPUS=${GPUS:-0}
 if [ "$DRY" = 1 ]; then
-    step distributed 120 "$PY" benchmarks/gpu_check.py distributed "$DEST" cpu
+    step distributed "${LIMITS[4]}" "$PY" benchmarks/gpu_check.py distributed "$DEST" cpu
 elif [ "$GPUS" -ge 2 ]; then
-    step distributed 90 "$PY" benchmarks/gpu_check.py distributed "$DEST" cuda
+    step distributed "${LIMITS[4]}" "$PY" benchmarks/gpu_check.py distributed "$DEST" cuda
 else
     skip distributed "$GPUS GPU(s) present; the NCCL smoke needs 2"
+    LIMITS[5]=$((LIMITS[5] + LIMITS[4]))  # its time goes to the method runs
 fi
 
-step methods 150 "$PY" benchmarks/gpu_check.py methods "$DEST" "$DEVICE"
+step methods "${LIMITS[5]}" "$PY" benchmarks/gpu_check.py methods "$DEST" "$DEVICE"
 
 "$PY" benchmarks/gpu_check.py summary "$DEST" > /dev/null 2>&1
 echo "== summary ($DEST/summary.txt)"
