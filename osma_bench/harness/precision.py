@@ -40,7 +40,7 @@ def amp_dtype(name: Any) -> torch.dtype:
 
 def supports_amp(method_cls: type) -> bool:
     """Whether a method class trains under mixed precision (class attribute ``supports_amp``)."""
-    return bool(getattr(method_cls, "supports_amp", False))
+    return bool(method_cls.supports_amp)
 
 
 def cpu_name() -> str:

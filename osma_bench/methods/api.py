@@ -78,6 +78,8 @@ class Method:
     #: Whether train_epoch is written for several processes (torchrun): each process sees its
     #: share of every batch and the method averages gradients through ``spec.world``.
     supports_distributed: ClassVar[bool] = False
+    #: Whether ``amp=true`` (autocast) is supported (see osma_bench/harness/precision.py).
+    supports_amp: ClassVar[bool] = False
     #: Whether the method discovers unknown models itself (``discover(features, k)``, see
     #: :mod:`osma_bench.discovery`), e.g. Girish et al.; others are clustered by k-means.
     discovers: ClassVar[bool] = False
