@@ -7,6 +7,9 @@ import sys
 import typer
 
 from osma_bench.errors import OsmaError
+from osma_bench.harness.threads import prefer_passive_wait
+
+prefer_passive_wait()  # OpenMP reads it when torch is loaded: before any command imports torch
 
 app = typer.Typer(
     name="osma-bench",

@@ -33,6 +33,7 @@ from osma_bench.harness.device import describe_device
 from osma_bench.harness.progress import TrainingProgress, format_losses
 from osma_bench.harness.rundir import RunDir, code_version, library_versions, method_version, run_path
 from osma_bench.harness.seeding import rng_state, seed_everything, set_rng_state
+from osma_bench.harness.threads import apply_threads
 from osma_bench.methods.api import Method, MethodSpec
 from osma_bench.methods.registry import get_method
 from osma_bench.parallel import World, world_from_env
@@ -87,8 +88,7 @@ def _run(request: RunRequest, method_cls: type[Method], world: World, device: to
                         "in a single process")
     console = console or Console(stderr=True, quiet=not world.is_main)
     config = resolve_config(method_cls, request.profile, request.overrides, request.epochs)
-    if int(config["num_threads"]) > 0:
-        torch.set_num_threads(int(config["num_threads"]))
+    threads = apply_threads(int(config["num_threads"]))
     dataset = open_dataset(request.data, request.split, verify=request.verify)
     if config["image_size"] != dataset.image_size:
         raise OsmaError(
@@ -127,6 +127,8 @@ def _run(request: RunRequest, method_cls: type[Method], world: World, device: to
     }
     if world.distributed:
         rundir.record["distributed"] = world.describe()
+    if device.type == "cpu":
+        rundir.log(f"{threads.threads} CPU thread(s) ({threads.reason})")
     try:
         return _execute(request, method_cls, config, dataset, device, rundir, console, world)
     except KeyboardInterrupt:
