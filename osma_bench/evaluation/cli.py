@@ -41,13 +41,14 @@ def _report(results_dir: Path, out: Path, csv: Path | None, latex: Path | None, 
     from rich.console import Console
 
     from osma_bench.io import write_text
-    from osma_bench.report import build_report, print_report, to_csv, to_latex, to_markdown, write_plots
+    from osma_bench.report import build_report, to_csv, to_latex, to_markdown, write_plots
+    from osma_bench.report.terminal import print_report_fitted
 
     if not results_dir.is_dir():
         raise OsmaError(f"{results_dir}: results folder not found")
     report = build_report(results_dir)
     console = Console()
-    print_report(report, console, ci=ci)
+    print_report_fitted(report, console, ci=ci, full=out)
     write_text(out, to_markdown(report, ci=ci))
     console.print(f"wrote {out}")
     if csv is not None:

@@ -31,7 +31,8 @@ def fmt_cell(cell: Cell | None, ci: bool = False) -> str:
     return text
 
 
-def _marks(section: Section) -> dict[str, dict[str, str]]:
+def column_marks(section: Section) -> dict[str, dict[str, str]]:
+    """``{column key: {method: "best" | "second" | ""}}`` for Table 1 of ``section``."""
     return {key: rank_marks({r.method: (r.cells[key].mean if key in r.cells else None) for r in section.rows})
             for key, *_ in TABLE1_COLUMNS}
 
@@ -47,7 +48,7 @@ def _md_mark(text: str, mark: str) -> str:
 
 
 def table1_markdown(section: Section, ci: bool = False) -> list[str]:
-    marks = _marks(section)
+    marks = column_marks(section)
     header = ["Method", "n"] + [title for *_, title in TABLE1_COLUMNS]
     rows = [[r.method, str(r.n)] + [_md_mark(fmt_cell(r.cells.get(key), ci), marks[key][r.method])
                                     for key, *_ in TABLE1_COLUMNS] for r in section.rows]
@@ -131,7 +132,7 @@ def to_latex(report: Report, ci: bool = False) -> str:
     out = []
     groups = ["seed", "arch", "dataset", "all"]
     for s in report.sections:
-        marks = _marks(s)
+        marks = column_marks(s)
         out += [r"\begin{table}[t]", r"\centering", rf"\caption{{{_tex(s.title)}. Percent, "
                 + ("mean [95\\% interval]" if ci else r"mean $\pm$ std") + r" over $n$ runs.}",
                 r"\begin{tabular}{lr" + "r" * len(TABLE1_COLUMNS) + "}", r"\toprule"]
@@ -154,7 +155,7 @@ def print_report(report: Report, console=None, ci: bool = False) -> None:
 
     console = console or Console()
     for s in report.sections:
-        marks = _marks(s)
+        marks = column_marks(s)
         table = Table(title=s.title)
         table.add_column("Method")
         table.add_column("n", justify="right")
