@@ -37,6 +37,7 @@ from osma_bench.harness.threads import apply_threads
 from osma_bench.methods.api import Method, MethodSpec
 from osma_bench.methods.registry import get_method
 from osma_bench.parallel import World, world_from_env
+from osma_bench.phases import phase
 
 
 @dataclass
@@ -89,7 +90,8 @@ def _run(request: RunRequest, method_cls: type[Method], world: World, device: to
     console = console or Console(stderr=True, quiet=not world.is_main)
     config = resolve_config(method_cls, request.profile, request.overrides, request.epochs)
     threads = apply_threads(int(config["num_threads"]))
-    dataset = open_dataset(request.data, request.split, verify=request.verify)
+    with phase(console, "verifying dataset checksums", enabled=request.verify, bar=request.progress):
+        dataset = open_dataset(request.data, request.split, verify=request.verify)
     if config["image_size"] != dataset.image_size:
         raise OsmaError(
             f"dataset {dataset.root} stores {dataset.image_size}x{dataset.image_size} images but profile "
@@ -176,6 +178,7 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
         set_rng_state(state["rng"])
         start_epoch, history, best = int(state["epoch"]), list(state["history"]), state["best"]
         rundir.log(f"resumed after epoch {start_epoch}")
+        console.print(f"resumed after epoch {start_epoch}")
     else:
         rundir.log(f"start: method {request.method}, dataset {dataset.name}, split {request.split}, seed "
                    f"{request.seed}, profile {request.profile}, device {device}, {len(train)} train images, "
@@ -230,8 +233,9 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
 
     started = time.perf_counter()
     batch_size = int(config["eval_batch_size"])
-    method.finalize(ordered_batches(train, batch_size), ordered_batches(val, batch_size))
-    metrics = evaluate(method, request, config, dataset, device, rundir)
+    with phase(console, "final evaluation", bar=request.progress):
+        method.finalize(ordered_batches(train, batch_size), ordered_batches(val, batch_size))
+        metrics = evaluate(method, request, config, dataset, device, rundir)
     eval_s = time.perf_counter() - started
     train_total = sum(h["train_s"] for h in history)
     rundir.write_record(
