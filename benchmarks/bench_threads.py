@@ -1,4 +1,4 @@
-"""CPU thread settings under competing load: torch's default vs 1 vs N threads vs the auto policy.
+"""CPU thread settings under competing load: torch's default vs 1 thread vs the auto policy.
 
 For 0, 1, 2 and 4 competing CPU-bound processes (pure-Python busy loops started by this script),
 times a few Base training steps at mini size (32x32, width 32, 10 classes x 16 images, random
@@ -6,10 +6,10 @@ data) in fresh child processes (one per OpenMP environment, since OpenMP reads i
 
 - ``default``: torch's own default (one thread per core; no ``OMP_NUM_THREADS``), the old policy;
 - ``1`` (and ``N/2`` on 4 or more cores): ``torch.set_num_threads``;
-- ``N passive``: N threads (one per usable core) with ``OMP_WAIT_POLICY=PASSIVE`` (waiting
-  threads sleep instead of spinning), as ``osma-bench`` now starts torch;
-- ``auto``: the thread count of ``osma_bench.harness.threads.choose_threads(0)`` (what a run does
-  now with ``num_threads = 0``; it samples the load while the competitors run), also passive.
+- ``auto``: what ``osma-bench run`` now does with ``num_threads = 0``: the thread count of
+  ``osma_bench.harness.threads.choose_threads(0)`` (one per usable core) with
+  ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep instead of spinning);
+- ``1 passive``: one thread, also passive.
 
 The settings of one environment are timed in one child, interleaved; the two environments'
 children alternate ``--repeats`` times and the best time of each setting is kept.
@@ -94,8 +94,8 @@ def main() -> None:
     cores = len(usable_cpus())
     counts = ["1"] + ([str(cores // 2)] if cores >= 4 else [])
     active_settings = ["default", *counts]
-    passive_settings = [str(cores), "auto"]
-    names = [f"default ({cores})", *counts, f"{cores} passive", "auto"]
+    passive_settings = ["1", "auto"]
+    names = [f"default ({cores})", *counts, "1 passive", "auto"]
     results = []
     for count in (int(c) for c in args.competitors.split(",")):
         hogs = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(count)]

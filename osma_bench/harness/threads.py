@@ -1,37 +1,31 @@
-"""How many CPU threads torch uses for a run: the ``num_threads`` policy.
+"""How many CPU threads torch uses for a run, and how its OpenMP threads wait: the ``num_threads`` policy.
 
 ``num_threads`` > 0 is used as given. ``num_threads`` = 0 (the default) is the *auto* policy:
 
 1. ``OMP_NUM_THREADS`` set in the environment (``osma-bench sweep`` sets it per job, ``torchrun``
    sets it to 1 with several processes, a cluster's job script may set it): that count.
-2. Otherwise one thread per CPU core that is free now: the cores this process may use
-   (affinity, capped by a cgroup CPU quota and shared by a ``torchrun`` node's processes) minus the
-   cores other processes kept busy during a short sample of ``/proc/stat``; at least 1.
+2. Otherwise one thread per usable core: the cores this process may run on (affinity), capped by
+   a cgroup CPU quota (containers, Slurm) and shared by the processes of a ``torchrun`` node.
 
-Why not torch's own default (one thread per core): on a shared machine an OpenMP parallel region
-ends only when its slowest thread does, and a thread whose core is taken by another job waits for
-the scheduler's next time slice at every one of the many small parallel regions of a training
-step, while the threads that finished spin (OpenMP's default wait policy) and take CPU time from
-the very thread they wait for. On the 2-core development machine this made torch's default
-2.2-20x slower than one thread under load (figures: ``benchmarks/bench_threads.py`` and README
-"Performance figures").
+And the command line starts OpenMP with ``OMP_WAIT_POLICY=PASSIVE`` (``prefer_passive_wait``,
+before torch is imported; a value already set wins): a thread that finishes its share of a
+parallel region sleeps instead of spinning.
 
-The command line also starts OpenMP with ``OMP_WAIT_POLICY=PASSIVE`` (``prefer_passive_wait``,
-before torch is imported; a value already set wins): waiting threads sleep instead of spinning,
-which bounds the loss when the load rises after the thread count was chosen.
+Why: an OpenMP parallel region ends only when its slowest thread does. With OpenMP's default
+(active) waiting, the threads that finished first spin, and on a busy machine they take CPU time
+from the very thread they wait for and from the other jobs; a training step has hundreds of small
+regions, so torch's default lost 4-8x on the loaded 2-core development machine. Fewer threads
+were not the answer: with the spinning gone, one thread per core was the fastest or within the
+noise of it under 0-4 competing processes (a process's fair share of a busy CPU grows with its
+runnable threads), while one thread was up to 2.7x slower. Measured by
+``benchmarks/bench_threads.py``; figures in README, "Performance figures".
 """
 
 from __future__ import annotations
 
 import math
 import os
-import time
 from dataclasses import dataclass
-
-#: Seconds of ``/proc/stat`` sampling to see how busy the cores are.
-SAMPLE_S = 0.25
-#: A core counts as free when other processes used less than this fraction of it during the sample.
-FREE_BELOW = 0.5
 
 
 @dataclass(frozen=True)
@@ -62,51 +56,16 @@ def cgroup_cpu_limit(path: str = "/sys/fs/cgroup/cpu.max") -> float | None:
         return None
 
 
-def read_cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]] | None:
-    """``{cpu id: (busy jiffies, total jiffies)}`` from ``/proc/stat``; None where it cannot be read."""
-    try:
-        with open(path) as fh:
-            lines = fh.readlines()
-    except OSError:
-        return None
-    times = {}
-    for line in lines:
-        name, *fields = line.split()
-        if not name.startswith("cpu") or name == "cpu" or not name[3:].isdigit():
-            continue
-        values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
-        idle = values[3] + (values[4] if len(values) > 4 else 0)
-        times[int(name[3:])] = (sum(values) - idle, sum(values))
-    return times or None
-
-
-def busy_cores(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], cpus: list[int]) -> float:
-    """How many of ``cpus`` were busy between two ``read_cpu_times`` samples (0.0 ... len(cpus))."""
-    busy = 0.0
-    for cpu in cpus:
-        if cpu not in before or cpu not in after:
-            continue
-        total = after[cpu][1] - before[cpu][1]
-        if total > 0:
-            busy += min(1.0, max(0.0, (after[cpu][0] - before[cpu][0]) / total))
-    return busy
-
-
-def sample_busy_cores(cpus: list[int], seconds: float = SAMPLE_S) -> float | None:
-    """Cores among ``cpus`` kept busy by other processes during ``seconds`` (this one sleeps meanwhile)."""
-    before = read_cpu_times()
-    if before is None:
-        return None
-    time.sleep(seconds)
-    after = read_cpu_times()
-    return None if after is None else busy_cores(before, after, cpus)
-
-
-def free_core_threads(cores: float, busy: float | None, share: int = 1) -> int:
-    """Threads for one of ``share`` processes on ``cores`` usable cores of which ``busy`` are taken by
-    others: one per free core (a core counts when at least half of it is free), at least 1."""
-    free = (cores - (busy or 0.0)) / max(1, share)
-    return max(1, min(int(cores), math.floor(free + (1.0 - FREE_BELOW))))
+def usable_cores(env: dict[str, str] | None = None) -> int:
+    """Cores for this process: its CPU affinity, capped by a cgroup quota, divided among the
+    ``LOCAL_WORLD_SIZE`` processes of a torchrun node; at least 1."""
+    env = dict(os.environ) if env is None else env
+    cores = float(len(usable_cpus()))
+    quota = cgroup_cpu_limit()
+    if quota is not None:
+        cores = min(cores, float(math.floor(quota)))
+    share = _positive_int(env.get("LOCAL_WORLD_SIZE")) or 1
+    return max(1, math.floor(cores / share))
 
 
 def _positive_int(text: str | None) -> int | None:
@@ -114,7 +73,7 @@ def _positive_int(text: str | None) -> int | None:
     return int(text) if text.isdigit() and int(text) > 0 else None
 
 
-def choose_threads(requested: int, env: dict[str, str] | None = None, sample_s: float = SAMPLE_S) -> ThreadChoice:
+def choose_threads(requested: int, env: dict[str, str] | None = None) -> ThreadChoice:
     """The thread count for ``num_threads = requested`` (see the module docstring for the policy)."""
     if requested > 0:
         return ThreadChoice(int(requested), "num_threads")
@@ -122,17 +81,7 @@ def choose_threads(requested: int, env: dict[str, str] | None = None, sample_s: 
     from_env = _positive_int(env.get("OMP_NUM_THREADS"))
     if from_env is not None:
         return ThreadChoice(from_env, "OMP_NUM_THREADS")
-    cpu_ids = usable_cpus()
-    cores = float(len(cpu_ids))
-    quota = cgroup_cpu_limit()
-    if quota is not None:
-        cores = max(1.0, min(cores, float(math.floor(quota))))
-    share = _positive_int(env.get("LOCAL_WORLD_SIZE")) or 1  # processes of one torchrun node share the cores
-    busy = sample_busy_cores(cpu_ids, sample_s) if sample_s > 0 else None
-    threads = free_core_threads(cores, busy, share)
-    load = "load unknown" if busy is None else f"{busy:.1f} busy"
-    return ThreadChoice(threads, f"auto: {int(cores)} usable core(s), {load}"
-                        + (f", shared by {share} processes" if share > 1 else ""))
+    return ThreadChoice(usable_cores(env), "auto: one per usable core")
 
 
 def prefer_passive_wait(env: dict[str, str] | None = None) -> None:
