@@ -184,6 +184,10 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
                    f"{request.seed}, profile {request.profile}, device {device}, {len(train)} train images, "
                    f"{len(train_batches)} steps per epoch"
                    + (f", {world.size} processes ({world.backend})" if world.distributed else ""))
+    few = few_steps_warning(len(train_batches), epochs) if request.profile != "smoke" else None  # smoke: tests
+    if few:
+        rundir.log(few)
+        console.print(few, soft_wrap=True, highlight=False)
     rundir.write_record(epochs_completed=start_epoch, history=history)
 
     select = config["select_on"]
@@ -246,6 +250,19 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
     )
     rundir.log(f"complete: {summary_line(metrics)}")
     return RunResult(rundir.path, metrics)
+
+
+#: Fewer optimiser steps per epoch than this get a warning (a budget made for other data).
+FEW_STEPS = 10
+
+
+def few_steps_warning(steps: int, epochs: int) -> str | None:
+    """The warning for an epoch of fewer than ``FEW_STEPS`` steps, or None."""
+    if steps >= FEW_STEPS:
+        return None
+    return (f"warning: only {steps} optimiser step(s) per epoch ({steps * epochs} in all): the profile's "
+            "per_class / steps_per_epoch do not suit this training set; set steps_per_epoch (and epochs, lr_step) "
+            "with --set or --profile FILE.yaml (docs/DATA.md, \"A budget for your data\")")
 
 
 @torch.no_grad()
