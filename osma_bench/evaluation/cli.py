@@ -37,15 +37,17 @@ def _eval(scores: Path, data: Path, split: int, out: Path | None, legacy: bool, 
 
 
 def _report(results_dir: Path, out: Path, csv: Path | None, latex: Path | None, plots: Path | None,
-            ci: bool) -> None:
+            ci: bool, plot_format: str = "png", plot_titles: bool = True) -> None:
     from rich.console import Console
 
     from osma_bench.io import write_text
     from osma_bench.report import build_report, to_csv, to_latex, to_markdown, write_plots
+    from osma_bench.report.plots import parse_formats
     from osma_bench.report.terminal import print_report_fitted
 
     if not results_dir.is_dir():
         raise OsmaError(f"{results_dir}: results folder not found")
+    formats = parse_formats(plot_format)
     report = build_report(results_dir)
     console = Console()
     print_report_fitted(report, console, ci=ci, full=out)
@@ -58,7 +60,7 @@ def _report(results_dir: Path, out: Path, csv: Path | None, latex: Path | None, 
         write_text(latex, to_latex(report, ci=ci))
         console.print(f"wrote {latex}")
     if plots is not None:
-        written, notes = write_plots(report, plots)
+        written, notes = write_plots(report, plots, formats=formats, titles=plot_titles)
         for note in notes:
             console.print(f"note: {note}")
         console.print(f"wrote {len(written)} plot(s) to {plots}")
@@ -85,9 +87,13 @@ def register(app: typer.Typer) -> None:
         results_dir: Path = typer.Argument(Path("results"), help="Results folder (<dataset>/<method>/split<k>/seed<s>)."),
         out: Path = typer.Option(Path("LEADERBOARD.md"), "--out", help="Markdown report to write."),
         csv: Path | None = typer.Option(None, "--csv", help="Also write Table 1 as CSV (fractions)."),
-        latex: Path | None = typer.Option(None, "--latex", help="Also write Table 1 as LaTeX (booktabs)."),
-        plots: Path | None = typer.Option(None, "--plots", help="Folder for PNG plots (ROC, OSCR, histograms, t-SNE)."),
+        latex: Path | None = typer.Option(None, "--latex", help="Also write Table 1 as LaTeX (booktabs, fits a page)."),
+        plots: Path | None = typer.Option(None, "--plots", help="Folder for plots (ROC, OSCR, histograms, t-SNE)."),
+        plot_format: str = typer.Option("png", "--plot-format", metavar="FORMATS",
+                                        help="Plot file formats, comma-separated: png, pdf, svg."),
+        plot_titles: bool = typer.Option(True, "--plot-titles/--no-plot-titles",
+                                         help="Titles on the plots (off for a paper, whose caption says it)."),
         ci: bool = typer.Option(False, "--ci", help="Show 95% intervals instead of standard deviations."),
     ) -> None:
         """Tables (and plots) of every run under RESULTS_DIR; writes LEADERBOARD.md."""
-        _report(results_dir, out, csv, latex, plots, ci)
+        _report(results_dir, out, csv, latex, plots, ci, plot_format, plot_titles)

@@ -16,6 +16,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from osma_bench.report.names import display_name
 from osma_bench.report.tables import TABLE1_COLUMNS, Report, Section
 from osma_bench.report.writers import column_marks, fmt_cell
 
@@ -67,10 +68,10 @@ def _section_cells(section: Section, ci: bool) -> tuple[list[str], list[list[str
     return titles, plain, styled
 
 
-def _print_section(section: Section, console: Console, ci: bool, width: int, names) -> bool:
+def _print_section(section: Section, console: Console, ci: bool, width: int) -> bool:
     """Print one section's Table 1 within ``width``; True when it had to be split or listed."""
     titles, plain, styled = _section_cells(section, ci)
-    methods = [names(r.method) for r in section.rows]
+    methods = [display_name(r.method) for r in section.rows]
     method_w = max([len("Method")] + [len(m) for m in methods])
     n_w = max([1] + [len(str(r.n)) for r in section.rows])
     method_w = min(method_w, max(8, width // 4))  # a long plugin name folds rather than crowding numbers out
@@ -99,16 +100,13 @@ def _print_section(section: Section, console: Console, ci: bool, width: int, nam
     return len(groups) > 1
 
 
-def print_report_fitted(report: Report, console: Console, ci: bool = False, full: Path | None = None,
-                        names=None) -> None:
+def print_report_fitted(report: Report, console: Console, ci: bool = False, full: Path | None = None) -> None:
     """Table 1 of each section and the unusable runs, fitted to ``console.width``; when a table had to
-    be split, say that ``full`` (the Markdown file) has it whole. ``names`` maps a registered method
-    name to the name shown (default: unchanged)."""
-    names = names or (lambda name: name)
+    be split, say that ``full`` (the Markdown file) has it whole."""
     width = console.width
     split = False
     for section in report.sections:
-        split = _print_section(section, console, ci, width, names) or split
+        split = _print_section(section, console, ci, width) or split
     if not report.sections:
         console.print("No complete runs found.")
     if report.problems:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 
+from osma_bench.report.names import display_name
 from osma_bench.report.published import MISSING_NOTE, PUBLISHED_TABLES
 from osma_bench.report.tables import TABLE1_COLUMNS, Cell, Report, Section, rank_marks
 
@@ -50,7 +51,7 @@ def _md_mark(text: str, mark: str) -> str:
 def table1_markdown(section: Section, ci: bool = False) -> list[str]:
     marks = column_marks(section)
     header = ["Method", "n"] + [title for *_, title in TABLE1_COLUMNS]
-    rows = [[r.method, str(r.n)] + [_md_mark(fmt_cell(r.cells.get(key), ci), marks[key][r.method])
+    rows = [[display_name(r.method), str(r.n)] + [_md_mark(fmt_cell(r.cells.get(key), ci), marks[key][r.method])
                                     for key, *_ in TABLE1_COLUMNS] for r in section.rows]
     return _md_table(header, rows, "lr" + "r" * len(TABLE1_COLUMNS))
 
@@ -70,12 +71,12 @@ def to_markdown(report: Report, ci: bool = False) -> str:
         if section.clustering:
             out += ["### Clustering of unknown images", ""]
             out += _md_table(["Method", "Algorithm", "k", "Purity", "NMI", "ARI"],
-                             [[c.method, c.algorithm, str(c.k), fmt_cell(c.purity, ci), fmt_cell(c.nmi, ci),
+                             [[display_name(c.method), c.algorithm, str(c.k), fmt_cell(c.purity, ci), fmt_cell(c.nmi, ci),
                                fmt_cell(c.ari, ci)] for c in section.clustering], "llrrrr") + [""]
         if section.per_class:
             out += ["### AUC per unknown class", ""]
             out += _md_table(["Method", "Group", "Class", "Images", "AUC", "Most confused with"],
-                             [[p.method, p.group, p.name, str(p.n_images), fmt_cell(p.auroc, ci),
+                             [[display_name(p.method), p.group, p.name, str(p.n_images), fmt_cell(p.auroc, ci),
                                p.most_confused_with] for p in section.per_class], "lllrrl") + [""]
     out += ["## Published POSE numbers (paper, not reproduced here)", ""]
     if PUBLISHED_TABLES:
@@ -127,24 +128,45 @@ def _tex_cell(cell: Cell | None, mark: str, ci: bool) -> str:
     return rf"\textbf{{{text}}}" if mark == "best" else rf"\underline{{{text}}}" if mark == "second" else text
 
 
+#: LaTeX tables per section: (label suffix, caption part, Table 1 column keys, header of each column)
+LATEX_TABLES = (
+    ("auc", "Closed-set accuracy and AUROC", ["acc", "seed_auroc", "arch_auroc", "dataset_auroc", "all_auroc"],
+     ["Acc.", "Seed", "Arch", "Dataset", "All"]),
+    ("oscr", "OSCR", ["seed_oscr", "arch_oscr", "dataset_oscr", "all_oscr"], ["Seed", "Arch", "Dataset", "All"]),
+)
+
+
+def _tex_label(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-:." else "-" for c in text)
+
+
 def to_latex(report: Report, ci: bool = False) -> str:
-    """Table 1 of every section as a booktabs LaTeX table (needs ``\\usepackage{booktabs}``)."""
-    out = []
-    groups = ["seed", "arch", "dataset", "all"]
+    """Table 1 of every section as LaTeX tables that fit a page: one for accuracy and AUROC, one for
+    OSCR, each with a caption and a ``\\label{tab:<section>-auc|oscr}``, scaled down (never up) to
+    the line width when wider. Needs ``\\usepackage{booktabs}`` and ``\\usepackage{graphicx}``."""
+    out = [r"% osma-bench report: needs \usepackage{booktabs} and \usepackage{graphicx}", ""]
+    spread = "mean [95\\% interval]" if ci else r"mean $\pm$ std"
     for s in report.sections:
         marks = column_marks(s)
-        out += [r"\begin{table}[t]", r"\centering", rf"\caption{{{_tex(s.title)}. Percent, "
-                + ("mean [95\\% interval]" if ci else r"mean $\pm$ std") + r" over $n$ runs.}",
-                r"\begin{tabular}{lr" + "r" * len(TABLE1_COLUMNS) + "}", r"\toprule"]
-        top = [" ", " ", " "] + [rf"\multicolumn{{2}}{{c}}{{{'Unseen ' + _tex(g.capitalize())}}}" for g in groups]
-        out.append(" & ".join(top) + r" \\")
-        out.append(" ".join(rf"\cmidrule(lr){{{4 + 2 * i}-{5 + 2 * i}}}" for i in range(len(groups))))
-        out.append(" & ".join(["Method", "$n$", "Acc."] + ["AUC", "OSCR"] * len(groups)) + r" \\")
-        out.append(r"\midrule")
-        for r in s.rows:
-            cells = [_tex_cell(r.cells.get(key), marks[key][r.method], ci) for key, *_ in TABLE1_COLUMNS]
-            out.append(" & ".join([_tex(r.method), str(r.n)] + cells) + r" \\")
-        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+        for suffix, what, keys, heads in LATEX_TABLES:
+            groups = "unseen groups" if suffix == "oscr" else "accuracy on known classes, AUROC on unseen groups"
+            out += [r"\begin{table}[t]", r"\centering",
+                    rf"\caption{{{what} ({groups}), percent, {spread} over $n$ runs. {_tex(s.title)}.}}",
+                    rf"\label{{tab:{_tex_label(s.slug)}-{suffix}}}",
+                    r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
+                    r"\begin{tabular}{lr" + "r" * len(keys) + "}", r"\toprule"]
+            if suffix == "auc":
+                out.append(" & ".join([" ", " ", " ", r"\multicolumn{4}{c}{AUROC, unseen}"]) + r" \\")
+                out.append(r"\cmidrule(lr){4-7}")
+            else:
+                out.append(" & ".join([" ", " ", r"\multicolumn{4}{c}{OSCR, unseen}"]) + r" \\")
+                out.append(r"\cmidrule(lr){3-6}")
+            out.append(" & ".join(["Method", "$n$", *heads]) + r" \\")
+            out.append(r"\midrule")
+            for r in s.rows:
+                cells = [_tex_cell(r.cells.get(key), marks[key][r.method], ci) for key in keys]
+                out.append(" & ".join([_tex(display_name(r.method)), str(r.n)] + cells) + r" \\")
+            out += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     return "\n".join(out)
 
 
@@ -167,7 +189,7 @@ def print_report(report: Report, console=None, ci: bool = False) -> None:
                 text, mark = fmt_cell(r.cells.get(key), ci), marks[key][r.method]
                 cells.append(f"[bold]{text}[/bold]" if mark == "best" else f"[underline]{text}[/underline]"
                              if mark == "second" else text)
-            table.add_row(r.method, str(r.n), *cells)
+            table.add_row(display_name(r.method), str(r.n), *cells)
         console.print(table)
     if not report.sections:
         console.print("No complete runs found.")

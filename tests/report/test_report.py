@@ -52,7 +52,7 @@ def test_csv_and_latex(results_tree):
         ("external", "ext", "1"), ("mini", "base", "2"), ("mini", "pose", "2"), ("mini", "base", "1")]
     assert float(rows[2]["acc_mean"]) == pytest.approx(0.94) and rows[0]["acc_std"] == ""
     tex = to_latex(report)
-    assert tex.count(r"\begin{tabular}") == 3 and r"\toprule" in tex and r"\bottomrule" in tex
+    assert tex.count(r"\begin{tabular}") == 3 * 2 and r"\toprule" in tex and r"\bottomrule" in tex
     assert r"\textbf{94.00 $\pm$ 1.41}" in tex and r"\underline{91.00 $\pm$ 1.41}" in tex
 
 
