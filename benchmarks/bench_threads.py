@@ -15,7 +15,8 @@ The settings of one environment are timed in one child, interleaved; the two env
 children alternate ``--repeats`` times and the best time of each setting is kept.
 
 Prints seconds per step, each setting's ratio to the best setting of its condition, and auto
-over the old default. Run by hand (about 2-4 minutes on 2 cores), never as a timed test::
+over the old default. Run by hand, never as a timed test (about 25 minutes on the 2-core
+development machine at load 8-10, much less on a quiet machine)::
 
     .venv/bin/python benchmarks/bench_threads.py [--steps 4] [--repeats 2] [--competitors 0,1,2,4] [--json F]
 """
