@@ -2,8 +2,9 @@
 
 On a terminal a phase is a rich progress bar (a pulsing one when its size is unknown). Off a
 terminal (a log file, a pipe, a Slurm job) rich draws nothing, so each phase prints plain lines
-instead: one when it starts, one every ``interval_s`` seconds while it runs (with its count when it
-has one) and one when it ends, with the seconds it took::
+instead: one when it starts (for a phase without counts: once it has run ``START_AFTER_S``), one
+every ``interval_s`` seconds while it runs (with its count when it has one) and one when it ends,
+with the seconds it took::
 
     verifying dataset checksums ...
     verifying dataset checksums: done in 12.4 s
@@ -15,6 +16,7 @@ has one) and one when it ends, with the seconds it took::
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +26,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 #: Off a terminal: seconds between two lines of a running phase.
 INTERVAL_S = 30.0
+#: Off a terminal: a phase without counts announces itself only when it takes longer than this,
+#: so a quick phase (or one that fails at once, before its ``error:`` line) prints no start line.
+START_AFTER_S = 2.0
 
 
 class PhaseProgress:
@@ -82,11 +87,29 @@ class PhaseProgress:
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        """A step without counts: a pulsing bar on a terminal; a start and an end line elsewhere."""
-        self.update(name, 0, None)
-        yield
-        task = self.tasks[name]
-        self.bar.update(task, total=1, completed=1)
+        """A step without counts: a pulsing bar on a terminal; elsewhere a start line once it has taken
+        ``START_AFTER_S`` and an end line with its duration."""
+        if self.terminal:
+            self.update(name, 0, None)
+        else:
+            for other in self.started:
+                self._end(other)
+            self.tasks[name] = self.bar.add_task(name, total=None)
+            self.started[name] = self.last_line[name] = time.perf_counter()
+        timer = None
+        if not self.terminal:
+            if START_AFTER_S <= 0:
+                self._line(f"{name} ...")
+            else:
+                timer = threading.Timer(START_AFTER_S, self._line, [f"{name} ..."])
+                timer.daemon = True
+                timer.start()
+        try:
+            yield
+        finally:
+            if timer is not None:
+                timer.cancel()
+        self.bar.update(self.tasks[name], total=1, completed=1)
         self._end(name)
 
 

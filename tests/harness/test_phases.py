@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
+import pytest
 from rich.console import Console
 
+from osma_bench import phases
 from osma_bench.harness.runner import RunRequest, run
 from osma_bench.phases import PhaseProgress, phase
 
@@ -43,7 +46,8 @@ def test_lines_are_rate_limited_off_a_terminal():
     assert len(buf.getvalue().splitlines()) == 2  # start and end only
 
 
-def test_a_phase_without_counts_and_the_terminal_bar():
+def test_a_phase_without_counts_and_the_terminal_bar(monkeypatch):
+    monkeypatch.setattr(phases, "START_AFTER_S", 0.0)
     console, buf = _console()
     with phase(console, "final evaluation"):
         pass
@@ -59,17 +63,33 @@ def test_a_phase_without_counts_and_the_terminal_bar():
     assert buf.getvalue() == ""
 
 
-def test_failed_phase_prints_no_done_line():
+def test_quick_phase_prints_only_its_end_and_a_slow_one_its_start(monkeypatch):
+    console, buf = _console()
+    with phase(console, "final evaluation"):
+        pass
+    assert buf.getvalue().splitlines()[0].startswith("final evaluation: done in ")
+    monkeypatch.setattr(phases, "START_AFTER_S", 0.05)
+    console, buf = _console()
+    with phase(console, "final evaluation"):
+        time.sleep(0.5)
+    assert buf.getvalue().splitlines()[0] == "final evaluation ..."
+
+
+@pytest.mark.parametrize("start_after", [0.0, 2.0])
+def test_failed_phase_prints_no_done_line(monkeypatch, start_after):
+    monkeypatch.setattr(phases, "START_AFTER_S", start_after)
     console, buf = _console()
     try:
         with phase(console, "verifying dataset checksums"):
             raise ValueError("corrupt")
     except ValueError:
         pass
-    assert "done" not in buf.getvalue() and "verifying dataset checksums ..." in buf.getvalue()
+    assert "done" not in buf.getvalue()
+    assert ("verifying dataset checksums ..." in buf.getvalue()) == (start_after == 0.0)
 
 
-def test_a_run_off_a_terminal_prints_a_line_per_phase(synthetic, tmp_path):
+def test_a_run_off_a_terminal_prints_a_line_per_phase(synthetic, tmp_path, monkeypatch):
+    monkeypatch.setattr(phases, "START_AFTER_S", 0.0)  # as if each phase took long
     console, buf = _console()
     run(RunRequest(method="base", data=synthetic, split=1, seed=0, profile="smoke", device="cpu", out=tmp_path,
                    epochs=1, overrides={"num_threads": 1}, progress=False), console=console)
