@@ -1,18 +1,24 @@
 # The README's two commands. Each creates .venv at the repo root and installs the project into it
-# when missing (or when pyproject.toml changed), so a fresh machine needs nothing else.
+# when missing (or when pyproject.toml changed), so a fresh machine needs nothing else. The test
+# plugin (tests/plugin_example, method "toy") is installed only for the tests, with its own stamp:
+# `make demo` leaves it out of a user's environment.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test-plugin
 
 .PHONY: demo test install lint clean-venv
 
-$(STAMP): pyproject.toml tests/plugin_example/pyproject.toml
+$(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -m pip install -q -e tests/plugin_example
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP) tests/plugin_example/pyproject.toml
+	$(PY) -m pip install -q -e tests/plugin_example
+	touch $(TEST_STAMP)
 
 install: $(STAMP)
 
@@ -25,7 +31,7 @@ demo: $(STAMP)
 	$(VENV)/bin/osma-bench run --method pose --data datasets/mini --split 1 --seed 0 --profile mini --resume --out $(DEMO_OUT)
 	$(VENV)/bin/osma-bench report $(DEMO_OUT) --out $(DEMO_OUT)/REPORT.md
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(PY) -m pytest -x --timeout=600
 
 lint: $(STAMP)

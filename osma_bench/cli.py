@@ -7,18 +7,36 @@ import sys
 import typer
 
 from osma_bench.errors import OsmaError
+from osma_bench.harness.threads import prefer_passive_wait
+
+prefer_passive_wait()  # OpenMP reads it when torch is loaded: before any command imports torch
+
+PROG = "osma-bench"
+COMPLETE_VAR = "_OSMA_BENCH_COMPLETE"  # click's name for PROG's completion variable
 
 app = typer.Typer(
-    name="osma-bench",
+    name=PROG,
     help="Open-set model attribution benchmark: build datasets, run methods, evaluate, report.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion, and _OSMA_BENCH_COMPLETE=complete_bash
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from osma_bench import __version__
+
+        print(f"{PROG} {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
     """Open-set model attribution benchmark: build datasets, run methods, evaluate, report."""
 
 
@@ -41,13 +59,30 @@ def _register_commands() -> None:
 _register_commands()
 
 
+@app.command("completion")
+def completion_command(shell: str = typer.Argument(..., metavar="SHELL", help="bash or zsh (fish, powershell too)")) -> None:
+    """Print the shell completion script: eval "$(osma-bench completion bash)" in ~/.bashrc
+    (zsh: ~/.zshrc)."""
+    from typer._completion_classes import completion_init
+    from typer._completion_shared import get_completion_script
+
+    completion_init()
+    if shell not in ("bash", "zsh", "fish", "powershell"):
+        raise OsmaError(f"completion: unknown shell {shell!r}; choose bash or zsh (or fish, powershell)")
+    print(get_completion_script(prog_name=PROG, complete_var=COMPLETE_VAR, shell=shell))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the CLI, turning OsmaError into one clear line and exit 2.
 
     Usage errors (unknown option, missing argument) are reported by typer itself, exit 2.
     """
+    from typer.main import get_command
+
+    from osma_bench.cli_words import use_words
+
     try:
-        app(args=argv, prog_name="osma-bench")
+        use_words(get_command(app))(args=argv, prog_name=PROG)
     except OsmaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

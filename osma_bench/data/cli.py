@@ -43,20 +43,20 @@ def _config(size: int, normalize: str | None, allow_upscale: bool):
 
 def _run(plan, out: Path, cfg, workers: int, skip_bad: bool, resume: bool, overwrite: bool) -> None:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from osma_bench.data.audit import audit_dataset, format_audit
     from osma_bench.data.build import run_build
     from osma_bench.data.reader import load_card
+    from osma_bench.phases import PhaseProgress
 
     if workers < 1:
         raise OsmaError(f"--workers must be at least 1, got {workers}")
     console = Console(stderr=True)
-    with Progress(TextColumn("building {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console, transient=True) as bar:
-        task = bar.add_task(out.name, total=len(plan.items))
+    stage = f"building {out.name}"
+    with PhaseProgress(console) as progress:  # a bar on a terminal, lines elsewhere
+        progress.update(stage, 0, len(plan.items))
         root = run_build(plan, out, cfg, workers=workers, skip_bad=skip_bad, resume=resume,
-                         overwrite=overwrite, progress=lambda done, total: bar.update(task, completed=done))
+                         overwrite=overwrite, progress=lambda done, total: progress.update(stage, done, total))
     card = load_card(root)
     print(f"wrote {root}: {card['num_images']} images, {len(card['classes'])} classes, "
           f"splits {', '.join(card['splits'])}; content sha256 {card['content_sha256'][:16]}")

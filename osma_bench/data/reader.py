@@ -23,6 +23,8 @@ def load_card(root: str | os.PathLike) -> dict:
     root = Path(root)
     if not root.is_dir():
         raise OsmaError(f"{root}: dataset folder not found")
+    if not (root / CARD_FILE).is_file():
+        raise OsmaError(f"{root}: not a dataset folder (no {CARD_FILE}; build one with osma-bench build-data)")
     card = read_json(root / CARD_FILE)
     if not isinstance(card, dict) or card.get("schema_version") != SCHEMA_VERSION:
         raise OsmaError(

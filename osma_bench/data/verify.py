@@ -38,7 +38,7 @@ def verify_dataset(root: str | os.PathLike, content_hash: bool = True) -> list[s
     problems: list[str] = []
     card_path = root / CARD_FILE
     if not card_path.is_file():
-        return [f"{card_path}: file not found (not a complete dataset)"]
+        return [f"{root}: not a dataset folder (no {CARD_FILE}; build one with osma-bench build-data)"]
     try:
         card = json.loads(card_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -27,35 +27,52 @@ def _eval(scores: Path, data: Path, split: int, out: Path | None, legacy: bool, 
     write_json(target, result)
     table = Table(title=f"{result['method']} on split {split} ({'legacy' if legacy else 'tie-aware'} metrics, %)")
     for col in ("group", "n unknown", "AUC", "OSCR", "TNR@95TPR"):
-        table.add_column(col, justify="right" if col != "group" else "left")
+        table.add_column(col, justify="right" if col != "group" else "left", no_wrap=True)
     for g, vals in result["open_set"].items():
         table.add_row(g, str(vals["n_unknown"]), f"{100 * vals['auroc']:.2f}", f"{100 * vals['oscr']:.2f}",
                       f"{100 * vals['tnr_at_95tpr']:.2f}")
+    intervals = (result.get("bootstrap") or {}).get("open_set", {})
+    boot_table = None
+    if intervals:  # a table of its own, so that both fit an 80-column terminal
+        boot = result["bootstrap"]
+        boot_table = Table(title=f"95% intervals, percentiles of {boot['n']} bootstrap resamples (seed "
+                                 f"{boot['seed']}), {boot['definition']} metrics (%)")
+        for col in ("group", "AUC 95% CI", "OSCR 95% CI"):
+            boot_table.add_column(col, justify="right" if col != "group" else "left", no_wrap=True)
+        for g, vals in intervals.items():
+            boot_table.add_row(g, *(f"[{100 * vals[m][0]:.2f}, {100 * vals[m][1]:.2f}]" if m in vals else "–"
+                                    for m in ("auroc", "oscr")))
     console = Console()
     closed = result["closed_set"]
     console.print(f"closed-set accuracy {100 * closed['accuracy']:.2f}%, macro-F1 {100 * closed['macro_f1']:.2f}% "
                   f"on {closed['n']} known test images")
     console.print(table)
+    if boot_table is not None:
+        console.print(boot_table)
     console.print(f"wrote {target}")
     return target
 
 
 def _report(results_dir: Path, out: Path, csv: Path | None, latex: Path | None, plots: Path | None,
             ci: bool, methods: str | None = None, splits: str | None = None, seeds: str | None = None,
-            profile: str | None = None, runs_csv: Path | None = None) -> None:
+            profile: str | None = None, runs_csv: Path | None = None, plot_format: str = "png",
+            plot_titles: bool = True) -> None:
     from rich.console import Console
 
     from osma_bench.io import write_text
-    from osma_bench.report import build_report, print_report, to_csv, to_latex, to_markdown, write_plots
+    from osma_bench.report import build_report, to_csv, to_latex, to_markdown, write_plots
+    from osma_bench.report.plots import parse_formats
+    from osma_bench.report.terminal import print_report_fitted
     from osma_bench.report.writers import runs_csv as per_run_csv
 
     if not results_dir.is_dir():
         raise OsmaError(f"{results_dir}: results folder not found")
+    formats = parse_formats(plot_format)
     chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     report = build_report(results_dir, methods=chosen, splits=_parse_ints(splits, "--splits"),
                           seeds=_parse_ints(seeds, "--seeds"), profile=profile)
     console = Console()
-    print_report(report, console, ci=ci)
+    print_report_fitted(report, console, ci=ci, full=out)
     write_text(out, to_markdown(report, ci=ci))
     console.print(f"wrote {out}")
     if csv is not None:
@@ -68,7 +85,7 @@ def _report(results_dir: Path, out: Path, csv: Path | None, latex: Path | None, 
         write_text(latex, to_latex(report, ci=ci))
         console.print(f"wrote {latex}")
     if plots is not None:
-        written, notes = write_plots(report, plots)
+        written, notes = write_plots(report, plots, formats=formats, titles=plot_titles)
         for note in notes:
             console.print(f"note: {note}")
         console.print(f"wrote {len(written)} plot(s) to {plots}")
@@ -130,8 +147,12 @@ def register(app: typer.Typer) -> None:
         results_dir: Path = typer.Argument(Path("results"), help="Results folder (<dataset>/<method>/split<k>/seed<s>)."),
         out: Path = typer.Option(Path("LEADERBOARD.md"), "--out", help="Markdown report to write."),
         csv: Path | None = typer.Option(None, "--csv", help="Also write Table 1 as CSV (fractions)."),
-        latex: Path | None = typer.Option(None, "--latex", help="Also write Table 1 as LaTeX (booktabs)."),
-        plots: Path | None = typer.Option(None, "--plots", help="Folder for PNG plots (ROC, OSCR, histograms, t-SNE)."),
+        latex: Path | None = typer.Option(None, "--latex", help="Also write Table 1 as LaTeX (booktabs, fits a page)."),
+        plots: Path | None = typer.Option(None, "--plots", help="Folder for plots (ROC, OSCR, histograms, t-SNE)."),
+        plot_format: str = typer.Option("png", "--plot-format", metavar="FORMATS",
+                                        help="Plot file formats, comma-separated: png, pdf, svg."),
+        plot_titles: bool = typer.Option(True, "--plot-titles/--no-plot-titles",
+                                         help="Titles on the plots (off for a paper, whose caption says it)."),
         ci: bool = typer.Option(False, "--ci", help="Show 95% intervals instead of standard deviations."),
         methods: str | None = typer.Option(None, "--methods", help="Only these methods (comma-separated; a "
                                            "variant as 'pose [no_div]')."),
@@ -142,4 +163,5 @@ def register(app: typer.Typer) -> None:
                                              "provenance) as CSV, one line per run."),
     ) -> None:
         """Tables (and plots) of every run under RESULTS_DIR; writes LEADERBOARD.md."""
-        _report(results_dir, out, csv, latex, plots, ci, methods, splits, seeds, profile, runs_csv)
+        _report(results_dir, out, csv, latex, plots, ci, methods, splits, seeds, profile, runs_csv, plot_format,
+                plot_titles)

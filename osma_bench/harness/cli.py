@@ -54,7 +54,8 @@ def register(app: typer.Typer) -> None:
         data: Path = typer.Option(..., "--data", help="dataset folder (with dataset.json)"),
         split: int = typer.Option(1, "--split", help="protocol split k"),
         seed: int = typer.Option(0, "--seed", help="random seed"),
-        profile: str = typer.Option("mini", "--profile", help="budget profile: smoke, mini or paper"),
+        profile: str = typer.Option("mini", "--profile", metavar="NAME|FILE.yaml",
+                                    help="budget profile: smoke, mini, paper, or your own YAML file (docs/DATA.md)"),
         device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto"),
         epochs: int | None = typer.Option(None, "--epochs", help="override the profile's number of epochs"),
         overrides: list[str] | None = typer.Option(None, "--set", help="override a hyperparameter: key=value "
@@ -80,6 +81,7 @@ def register(app: typer.Typer) -> None:
 
         from osma_bench.errors import OsmaError
         from osma_bench.harness.config import parse_overrides
+        from osma_bench.harness.profile_file import is_profile_file, load_profile_file
         from osma_bench.harness.runner import RunRequest, run, summary_line
 
         if resume and overwrite:
@@ -88,6 +90,8 @@ def register(app: typer.Typer) -> None:
             from osma_bench.robustness.perturbations import parse_spec
 
             parse_spec(robustness)  # a bad spec fails before training, not after
+        if is_profile_file(profile):
+            load_profile_file(profile)  # one error line for a bad file, before anything starts
         request = RunRequest(method=method, data=data, split=split, seed=seed, profile=profile, device=device,
                              epochs=epochs, overrides=parse_overrides(overrides), variant=variant, resume=resume,
                              overwrite=overwrite, out=out, verify=verify, progress=progress)

@@ -56,7 +56,8 @@ RUNTIME: tuple[HParam, ...] = (
     Int("num_workers", 0, "data-loading worker processes", kind=Kind.RUNTIME, low=0, high=256),
     Float("preload_limit_mb", 4096, "partitions up to this size (MiB) are read into memory once",
           kind=Kind.RUNTIME, low=0.0),
-    Int("num_threads", 0, "CPU threads for torch (0: the harness's default policy)", kind=Kind.RUNTIME, low=0,
+    Int("num_threads", 0, "CPU threads for torch (0: auto, one per usable core; see harness/threads.py)",
+        kind=Kind.RUNTIME, low=0,
         high=1024),
     Bool("save_features", True, "store feature vectors in scores.h5 (t-SNE, clustering)", kind=Kind.RUNTIME),
     Int("augmented_plot_images", 200, "with save_features: features of a method's augmented samples of the "
@@ -143,11 +144,22 @@ def resolve(method_cls: type[Method], profile: str, overrides: dict[str, Any] | 
     sources: dict[str, str] = {}
     for p in RUNTIME:
         values[p.name], sources[p.name] = p.default, "harness default"
-    for key, value in (profile_values if profile_values is not None else load_profile(profile)).items():
+    file_method_values: dict[str, Any] = {}
+    if profile_values is not None:  # a user's profile file: harness keys checked here, method keys below
+        harness_part = {k: v for k, v in profile_values.items() if k in HARNESS_PARAMS}
+        file_method_values = {k: v for k, v in profile_values.items() if k not in HARNESS_PARAMS}
+        chosen = check_profile(harness_part, f"profile file {profile}")
+    else:
+        chosen = load_profile(profile)
+    for key, value in chosen.items():
         values[key], sources[key] = value, f"profile {profile}"
     where = f"method {method_cls.name}"
     for p in method_params.values():
         values[p.name], sources[p.name] = p.validate(p.default, f"{where} default"), "method default"
+    for key, value in file_method_values.items():  # keys other methods declare are not this one's
+        if key in method_params:
+            values[key] = method_params[key].validate(value, f"profile file {profile}")
+            sources[key] = f"profile {profile}"
     for key, value in method_cls.profile_defaults.get(profile, {}).items():
         if key not in method_params:
             raise OsmaError(f"{where}: profile_defaults[{profile!r}] sets {key!r}, which is not one of its "

@@ -43,12 +43,23 @@ class RunDir:
     def exists(self) -> bool:
         return self.path.is_dir() and any(self.path.iterdir())
 
+    def nothing_to_lose(self) -> bool:
+        """A run that failed before finishing an epoch (say, in the method's constructor): no checkpoint,
+        nothing a retry could continue, so a retry may replace it without ``--overwrite``."""
+        if self.last.is_file() or not self.run_json.is_file():
+            return False
+        try:
+            return read_json(self.run_json).get("status") == "failed"
+        except (OsmaError, AttributeError):
+            return False
+
     def prepare(self, resume: bool, overwrite: bool) -> None:
-        """Refuse an existing run unless ``resume`` or ``overwrite``; ``overwrite`` clears it."""
+        """Refuse an existing run unless ``resume`` or ``overwrite`` (or it has nothing to lose);
+        ``overwrite`` clears it."""
         if not self.exists():
             self.path.mkdir(parents=True, exist_ok=True)
             return
-        if overwrite:
+        if overwrite or (not resume and self.nothing_to_lose()):
             foreign = [p.name for p in self.path.iterdir() if p.name not in RUN_FILES and not p.name.startswith(".")]
             if foreign:
                 raise OsmaError(f"{self.path}: holds files that are not a run's ({', '.join(sorted(foreign)[:5])});"

@@ -31,13 +31,16 @@ from osma_bench.harness.data import (
 )
 from osma_bench.harness.device import describe_device
 from osma_bench.harness.precision import check_amp_device, check_amp_request, describe_precision
+from osma_bench.harness.profile_file import is_profile_file, load_profile_file
 from osma_bench.harness.progress import TrainingProgress, format_losses
 from osma_bench.harness.provenance import collect as collect_provenance
 from osma_bench.harness.rundir import RunDir, library_versions, method_version, run_path
 from osma_bench.harness.seeding import rng_state, seed_everything, set_rng_state
+from osma_bench.harness.threads import apply_threads
 from osma_bench.methods.api import Method, MethodSpec
 from osma_bench.methods.registry import get_method
 from osma_bench.parallel import World, world_from_env
+from osma_bench.phases import phase
 
 
 @dataclass
@@ -92,13 +95,14 @@ def _run(request: RunRequest, method_cls: type[Method], world: World, device: to
                         "in a single process")
     console = console or Console(stderr=True, quiet=not world.is_main)
     check_amp_request(method_cls, request.overrides)
-    resolved = resolve(method_cls, request.profile, request.overrides, request.epochs)
+    profile_values = load_profile_file(request.profile) if is_profile_file(request.profile) else None
+    resolved = resolve(method_cls, request.profile, request.overrides, request.epochs, profile_values)
     config = resolved.values
     check_amp_device(config, device)
     variant = run_variant(request, resolved)
-    if int(config["num_threads"]) > 0:
-        torch.set_num_threads(int(config["num_threads"]))
-    dataset = open_dataset(request.data, request.split, verify=request.verify)
+    threads = apply_threads(int(config["num_threads"]))
+    with phase(console, "verifying dataset checksums", enabled=request.verify, bar=request.progress):
+        dataset = open_dataset(request.data, request.split, verify=request.verify)
     if config["image_size"] != dataset.image_size:
         raise OsmaError(
             f"dataset {dataset.root} stores {dataset.image_size}x{dataset.image_size} images but profile "
@@ -146,6 +150,8 @@ def _run(request: RunRequest, method_cls: type[Method], world: World, device: to
     rundir.record["code_version"] = provenance["code_version"]
     if world.distributed:
         rundir.record["distributed"] = world.describe()
+    if device.type == "cpu":
+        rundir.log(f"{threads.threads} CPU thread(s) ({threads.reason})")
     try:
         return _execute(request, method_cls, resolved, dataset, device, rundir, console, world)
     except KeyboardInterrupt:
@@ -205,6 +211,10 @@ def _execute(request: RunRequest, method_cls: type[Method], resolved: Resolved, 
                    f"{len(train_batches)} steps per epoch"
                    + (f", {world.size} processes ({world.backend})" if world.distributed else ""))
         rundir.log(f"precision: {describe_precision(config, device)}")
+    few = few_steps_warning(len(train_batches), epochs) if request.profile != "smoke" else None  # smoke: tests
+    if few:
+        rundir.log(few)
+        console.print(few, soft_wrap=True, highlight=False)
     rundir.write_record(epochs_completed=start_epoch, history=history)
 
     select = config["select_on"]
@@ -254,8 +264,9 @@ def _execute(request: RunRequest, method_cls: type[Method], resolved: Resolved, 
 
     started = time.perf_counter()
     batch_size = int(config["eval_batch_size"])
-    method.finalize(ordered_batches(train, batch_size), ordered_batches(val, batch_size))
-    metrics = evaluate(method, request, config, dataset, device, rundir)
+    with phase(console, "final evaluation", bar=request.progress):
+        method.finalize(ordered_batches(train, batch_size), ordered_batches(val, batch_size))
+        metrics = evaluate(method, request, config, dataset, device, rundir)
     eval_s = time.perf_counter() - started
     train_total = sum(h["train_s"] for h in history)
     rundir.write_record(
@@ -266,6 +277,19 @@ def _execute(request: RunRequest, method_cls: type[Method], resolved: Resolved, 
     )
     rundir.log(f"complete: {summary_line(metrics)}")
     return RunResult(rundir.path, metrics)
+
+
+#: Fewer optimiser steps per epoch than this get a warning (a budget made for other data).
+FEW_STEPS = 10
+
+
+def few_steps_warning(steps: int, epochs: int) -> str | None:
+    """The warning for an epoch of fewer than ``FEW_STEPS`` steps, or None."""
+    if steps >= FEW_STEPS:
+        return None
+    return (f"warning: only {steps} optimiser step(s) per epoch ({steps * epochs} in all): the profile's "
+            "per_class / steps_per_epoch do not suit this training set; set steps_per_epoch (and epochs, lr_step) "
+            "with --set or --profile FILE.yaml (docs/DATA.md, \"A budget for your data\")")
 
 
 @torch.no_grad()

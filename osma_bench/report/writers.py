@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 
+from osma_bench.report.names import display_name
 from osma_bench.report.published import MISSING_NOTE, PUBLISHED_TABLES
 from osma_bench.report.robustness import robustness_markdown
 from osma_bench.report.tables import (
@@ -41,8 +42,18 @@ def fmt_cell(cell: Cell | None, ci: bool = False) -> str:
     return text
 
 
-def _marks(section: Section) -> dict[str, dict[str, str]]:
+def column_marks(section: Section) -> dict[str, dict[str, str]]:
+    """``{column key: {row label: "best" | "second" | ""}}`` for Table 1 of ``section`` (only among
+    ranked rows with the same n and coverage)."""
     return {key: comparable_marks(section.rows, key) for key, *_ in TABLE1_COLUMNS}
+
+
+_marks = column_marks
+
+
+def row_name(row: MethodRow) -> str:
+    """A row's name for readers: the method's display name plus its variant / settings group."""
+    return display_name(row.method) + row.label[len(row.method):]
 
 
 def _span(values: list[int]) -> str:
@@ -85,7 +96,7 @@ def table1_markdown(section: Section, ci: bool = False, rows: list[MethodRow] | 
     marks = _marks(section)
     rows = section.ranked if rows is None else rows
     header = ["Method", "n", "Runs"] + [title for *_, title in TABLE1_COLUMNS] + ["Val acc", "Last ep.", "Flags"]
-    body = [[r.label, str(r.n), coverage_text(r)]
+    body = [[row_name(r), str(r.n), coverage_text(r)]
             + [_md_mark(fmt_cell(r.cells.get(key), ci), marks[key][r.label]) for key, *_ in TABLE1_COLUMNS]
             + [_pct(r.best_val_accuracy), _last_text(r), ", ".join(r.flags) or DASH] for r in rows]
     return _md_table(header, body, "lrl" + "r" * len(TABLE1_COLUMNS) + "rrl")
@@ -94,7 +105,7 @@ def table1_markdown(section: Section, ci: bool = False, rows: list[MethodRow] | 
 def unconverged_markdown(section: Section, ci: bool = False) -> list[str]:
     """The rows listed as not converged at this budget, with the evidence (not ranked)."""
     header = ["Method", "n", "Runs", "Acc", "Unseen All AUC", "Val acc", "Last ep.", "Evidence"]
-    body = [[r.label, str(r.n), coverage_text(r), fmt_cell(r.cells.get("acc"), ci),
+    body = [[row_name(r), str(r.n), coverage_text(r), fmt_cell(r.cells.get("acc"), ci),
              fmt_cell(r.cells.get("all_auroc"), ci), _pct(r.best_val_accuracy), _last_text(r), r.not_converged]
             for r in section.unconverged]
     return _md_table(header, body, "lrlrrrrl")
@@ -128,12 +139,12 @@ def to_markdown(report: Report, ci: bool = False) -> str:
         if section.clustering:
             out += ["### Clustering of unknown images", ""]
             out += _md_table(["Method", "Algorithm", "k", "Purity", "NMI", "ARI"],
-                             [[c.method, c.algorithm, str(c.k), fmt_cell(c.purity, ci), fmt_cell(c.nmi, ci),
+                             [[display_name(c.method), c.algorithm, str(c.k), fmt_cell(c.purity, ci), fmt_cell(c.nmi, ci),
                                fmt_cell(c.ari, ci)] for c in section.clustering], "llrrrr") + [""]
         if section.per_class:
             out += ["### AUC per unknown class", ""]
             out += _md_table(["Method", "Group", "Class", "Images", "AUC", "Most confused with"],
-                             [[p.method, p.group, p.name, str(p.n_images), fmt_cell(p.auroc, ci),
+                             [[display_name(p.method), p.group, p.name, str(p.n_images), fmt_cell(p.auroc, ci),
                                p.most_confused_with] for p in section.per_class], "lllrrl") + [""]
     out += robustness_markdown(report.results_dir)
     out += ["## Published POSE numbers (paper, not reproduced here)", ""]
@@ -186,24 +197,45 @@ def _tex_cell(cell: Cell | None, mark: str, ci: bool) -> str:
     return rf"\textbf{{{text}}}" if mark == "best" else rf"\underline{{{text}}}" if mark == "second" else text
 
 
+#: LaTeX tables per section: (label suffix, caption part, Table 1 column keys, header of each column)
+LATEX_TABLES = (
+    ("auc", "Closed-set accuracy and AUROC", ["acc", "seed_auroc", "arch_auroc", "dataset_auroc", "all_auroc"],
+     ["Acc.", "Seed", "Arch", "Dataset", "All"]),
+    ("oscr", "OSCR", ["seed_oscr", "arch_oscr", "dataset_oscr", "all_oscr"], ["Seed", "Arch", "Dataset", "All"]),
+)
+
+
+def _tex_label(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-:." else "-" for c in text)
+
+
 def to_latex(report: Report, ci: bool = False) -> str:
-    """Table 1 of every section as a booktabs LaTeX table (needs ``\\usepackage{booktabs}``)."""
-    out = []
-    groups = ["seed", "arch", "dataset", "all"]
+    """Table 1 of every section as LaTeX tables that fit a page: one for accuracy and AUROC, one for
+    OSCR, each with a caption and a ``\\label{tab:<section>-auc|oscr}``, scaled down (never up) to
+    the line width when wider. Needs ``\\usepackage{booktabs}`` and ``\\usepackage{graphicx}``."""
+    out = [r"% osma-bench report: needs \usepackage{booktabs} and \usepackage{graphicx}", ""]
+    spread = "mean [95\\% interval]" if ci else r"mean $\pm$ std"
     for s in report.sections:
-        marks = _marks(s)
-        out += [r"\begin{table}[t]", r"\centering", rf"\caption{{{_tex(s.title)}. Percent, "
-                + ("mean [95\\% interval]" if ci else r"mean $\pm$ std") + r" over $n$ runs.}",
-                r"\begin{tabular}{lr" + "r" * len(TABLE1_COLUMNS) + "}", r"\toprule"]
-        top = [" ", " ", " "] + [rf"\multicolumn{{2}}{{c}}{{{'Unseen ' + _tex(g.capitalize())}}}" for g in groups]
-        out.append(" & ".join(top) + r" \\")
-        out.append(" ".join(rf"\cmidrule(lr){{{4 + 2 * i}-{5 + 2 * i}}}" for i in range(len(groups))))
-        out.append(" & ".join(["Method", "$n$", "Acc."] + ["AUC", "OSCR"] * len(groups)) + r" \\")
-        out.append(r"\midrule")
-        for r in s.rows:
-            cells = [_tex_cell(r.cells.get(key), marks[key][r.label], ci) for key, *_ in TABLE1_COLUMNS]
-            out.append(" & ".join([_tex(r.label), str(r.n)] + cells) + r" \\")
-        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+        marks = column_marks(s)
+        for suffix, what, keys, heads in LATEX_TABLES:
+            groups = "unseen groups" if suffix == "oscr" else "accuracy on known classes, AUROC on unseen groups"
+            out += [r"\begin{table}[t]", r"\centering",
+                    rf"\caption{{{what} ({groups}), percent, {spread} over $n$ runs. {_tex(s.title)}.}}",
+                    rf"\label{{tab:{_tex_label(s.slug)}-{suffix}}}",
+                    r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
+                    r"\begin{tabular}{lr" + "r" * len(keys) + "}", r"\toprule"]
+            if suffix == "auc":
+                out.append(" & ".join([" ", " ", " ", r"\multicolumn{4}{c}{AUROC, unseen}"]) + r" \\")
+                out.append(r"\cmidrule(lr){4-7}")
+            else:
+                out.append(" & ".join([" ", " ", r"\multicolumn{4}{c}{OSCR, unseen}"]) + r" \\")
+                out.append(r"\cmidrule(lr){3-6}")
+            out.append(" & ".join(["Method", "$n$", *heads]) + r" \\")
+            out.append(r"\midrule")
+            for r in s.rows:
+                cells = [_tex_cell(r.cells.get(key), marks[key][r.label], ci) for key in keys]
+                out.append(" & ".join([_tex(row_name(r)), str(r.n)] + cells) + r" \\")
+            out += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     return "\n".join(out)
 
 
@@ -214,7 +246,7 @@ def print_report(report: Report, console=None, ci: bool = False) -> None:
 
     console = console or Console()
     for s in report.sections:
-        marks = _marks(s)
+        marks = column_marks(s)
         table = Table(title=s.title)
         table.add_column("Method")
         table.add_column("n", justify="right")
@@ -226,7 +258,7 @@ def print_report(report: Report, console=None, ci: bool = False) -> None:
                 text, mark = fmt_cell(r.cells.get(key), ci), marks[key][r.label]
                 cells.append(f"[bold]{text}[/bold]" if mark == "best" else f"[underline]{text}[/underline]"
                              if mark == "second" else text)
-            table.add_row(r.label + (" (not converged)" if r.not_converged else ""), str(r.n), *cells)
+            table.add_row(row_name(r) + (" (not converged)" if r.not_converged else ""), str(r.n), *cells)
         console.print(table)
     if not report.sections:
         console.print("No complete runs found.")

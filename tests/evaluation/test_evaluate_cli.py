@@ -69,3 +69,15 @@ def test_cli_eval_refuses_bad_file_with_one_line(tmp_path, synthetic_root, capsy
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: ") and "not an HDF5 file" in err and "Traceback" not in err
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_cli_eval_bootstrap_prints_its_intervals(tmp_path, synthetic_root, capsys):
+    path = write_scores(tmp_path / "run" / "scores.h5", **fake_scores_for_split(synthetic_root, 1))
+    capsys.readouterr()
+    assert main(["eval", "--scores", str(path), "--data", str(synthetic_root), "--split", "1", "--bootstrap",
+                 "30"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    metrics = json.loads((path.parent / "metrics.json").read_text())
+    lo, hi = metrics["bootstrap"]["open_set"]["all"]["auroc"]
+    assert f"[{100 * lo:.2f}, {100 * hi:.2f}]" in out
+    assert "AUC 95% CI" in out and "percentiles of 30 bootstrap resamples (seed 0)" in out

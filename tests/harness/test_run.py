@@ -142,6 +142,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(synthetic, tmp_path):
     resumed = subprocess.run([*cmd, "--out", str(out), "--resume"], capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed after epoch" in log.read_text()
+    assert "resumed after epoch" in resumed.stderr  # on the console too, not only in log.txt
     a = json.loads((tmp_path / "clean/syn/pose/split1/seed0/metrics.json").read_text())
     b = json.loads((run_dir / "metrics.json").read_text())
     assert a == b

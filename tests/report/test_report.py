@@ -52,7 +52,7 @@ def test_csv_and_latex(results_tree):
         ("external", "ext", "1"), ("mini", "base", "2"), ("mini", "pose", "2"), ("mini", "base", "1")]
     assert float(rows[2]["acc_mean"]) == pytest.approx(0.94) and rows[0]["acc_std"] == ""
     tex = to_latex(report)
-    assert tex.count(r"\begin{tabular}") == 3 and r"\toprule" in tex and r"\bottomrule" in tex
+    assert tex.count(r"\begin{tabular}") == 3 * 2 and r"\toprule" in tex and r"\bottomrule" in tex
     assert r"\textbf{94.00 $\pm$ 1.41}" in tex and r"\underline{91.00 $\pm$ 1.41}" in tex
 
 
@@ -139,9 +139,9 @@ def test_marks_compare_only_rows_with_the_same_coverage(tmp_path):
         write_run(root, "pose", split, 0, metrics=fake_metrics(0.85, 0.75, 0.65))
     write_run(root, "dias", 1, 0, metrics=fake_metrics(0.94, 0.94, 0.9))  # one run only: not comparable
     text = to_markdown(build_report(root))
-    line = next(line for line in text.splitlines() if line.startswith("| dias"))
+    line = next(line for line in text.splitlines() if line.startswith("| DIAS"))
     assert "**" not in line and "<u>" not in line
-    pose = next(line for line in text.splitlines() if line.startswith("| pose"))
+    pose = next(line for line in text.splitlines() if line.startswith("| POSE"))
     assert "**85.00 ± 0.00**" in pose and "splits 1-3 × seeds 0" in pose
 
 
@@ -160,7 +160,7 @@ def test_unconverged_rows_are_listed_with_evidence_not_ranked(tmp_path):
     text = to_markdown(build_report(root))
     assert "### Not converged at this budget" in text
     ranked_table = text.split("### Not converged")[0]
-    assert "| yu" not in ranked_table and "| base" in ranked_table
+    assert "| Yu et al." not in ranked_table and "| Base" in ranked_table
 
 
 def test_dirty_trees_and_several_versions_are_flagged(tmp_path):

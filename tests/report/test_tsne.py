@@ -30,7 +30,7 @@ def draw(monkeypatch, tmp_path, table):
     figures, close = [], plt.close
     monkeypatch.setattr(plt, "close", figures.append)
     path = tmp_path / "tsne.png"
-    plots._tsne(plt, "pose", "split1 seed0", table, path)
+    assert plots._tsne(plt, "pose", "split1 seed0", table, tmp_path / "tsne", ("png",), True) == [path]
     assert path.read_bytes()[:4] == b"\x89PNG"
     fig = figures[0]
     ax = fig.axes[0]

@@ -20,25 +20,17 @@ def build_mini_command(
 ) -> None:
     """Build the embedded mini benchmark: real patches from package-shipped photos, generators trained here."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from osma_bench.data.mini.build import build_mini
     from osma_bench.data.reader import load_card
+    from osma_bench.phases import PhaseProgress
 
     console = Console(stderr=True)
     command = "osma-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     t0 = time.perf_counter()
-    with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with PhaseProgress(console) as progress:  # bars on a terminal, a line per phase elsewhere
         root = build_mini(out, seed=seed, size=size, scale=scale, overwrite=overwrite,
-                          workers=workers or None, command=command, progress=progress)
+                          workers=workers or None, command=command, progress=progress.update)
     card = load_card(root)
     print(f"wrote {root}: {card['num_images']} images, {len(card['classes'])} classes "
           f"({len(card['generators'])} generators), splits {', '.join(card['splits'])}; "
