@@ -8,7 +8,7 @@ script prints figures on two things:
     For every BatchNorm layer of the run's final model: how far its (frozen) running statistics
     are from the batch statistics of known validation images and of the first and last
     augmentation models' images (mean |mu_run - mu_batch| / sigma_batch over channels, and the
-    mean |log(var_run / var_batch)|), and the validation accuracy in eval mode (running
+    mean log(var_run / var_batch): > 0 means the frozen statistics shrink the activations), and the validation accuracy in eval mode (running
     statistics, how the model is tested) against train-mode BatchNorm (batch statistics, dropout
     off). A large gap with high batch-statistics accuracy means the classifier learned features
     that the frozen statistics no longer normalise. Then, from the run's scores.h5: the share of
@@ -16,9 +16,10 @@ script prints figures on two things:
     official tie order against the pessimistic one (the project's legacy order before issue 14).
 
 ``--synthetic`` (the ``paper`` profile's hyperparameters on synthetic 128x128 images)
-    The official schedule in miniature: epoch 0 in training mode for ``--epoch0-steps`` steps,
-    then eval-mode training for ``--later-steps`` steps (a second and third augmentation model),
-    with lr 1e-4, StepLR(500, 0.9) and 8 images per class per step as in the paper. Departures
+    The official schedule in miniature: epoch 0 in training mode for N steps, then eval-mode
+    training for ``--later-steps`` steps over ``--later-epochs`` epochs (one augmentation model each), with StepLR(500,
+    0.9) and 8 images per class per step as in the paper, for each ``--configs`` pair N:lr (paper
+    lr 1e-4; the mini profile's 1e-3 for contrast). Departures
     (CPU time): Simple_CNN width ``--width`` (paper 64) and ``--classes`` classes (paper 15).
     Prints the eval-mode accuracy on held-out synthetic images and the statistics gap of the
     first and last BatchNorm layers as training goes on, for each epoch-0 length given.
@@ -27,7 +28,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_legacy_bn.py --run tmp_runs/mini/pose+legacy/split1/seed0 \\
         --data datasets/mini
-    OMP_NUM_THREADS=1 python benchmarks/bench_legacy_bn.py --synthetic --epoch0-steps 18,150 --later-steps 150
+    OMP_NUM_THREADS=1 python benchmarks/bench_legacy_bn.py --synthetic --classes 4 --configs 18:1e-3,18:1e-4,100:1e-4
 """
 
 from __future__ import annotations
@@ -68,13 +69,14 @@ def batch_statistics(method: POSEMethod, images: torch.Tensor) -> dict[str, tupl
 
 
 def gap(method: POSEMethod, images: torch.Tensor) -> dict[str, tuple[float, float]]:
-    """Per BatchNorm layer: mean standardised mean shift and mean |log variance ratio| between
-    its running statistics and the batch statistics of ``images``."""
+    """Per BatchNorm layer: mean standardised mean shift and mean log variance ratio (running over
+    batch; > 0: the frozen statistics shrink the activations) between its running statistics and
+    the batch statistics of ``images``."""
     out = {}
     for name, (mu, var) in batch_statistics(method, images).items():
         bn = dict(batch_norms(method.model))[name]
         shift = ((bn.running_mean - mu).abs() / (var + bn.eps).sqrt()).mean().item()
-        ratio = (bn.running_var + bn.eps).log().sub((var + bn.eps).log()).abs().mean().item()
+        ratio = (bn.running_var + bn.eps).log().sub((var + bn.eps).log()).mean().item()
         out[name] = (shift, ratio)
     return out
 
@@ -166,16 +168,23 @@ def analyse_run(run_dir: Path, data: Path, limit: int) -> None:
             f"aug_{len(method.aug_models) - 1}": method.aug_models[-1](images)}
     gaps = {k: gap(method, v) for k, v in sets.items()}
     print("BatchNorm running vs batch statistics: mean |mu_run - mu_batch| / sigma_batch ; "
-          "mean |log var_run / var_batch|")
+          "mean log(var_run / var_batch)")
+    with torch.no_grad():
+        method.model.eval()
+        logits, feats = method.model(images)
+    spread = (feats - feats.mean(dim=0)).norm(dim=1).mean() / feats.mean(dim=0).norm()
+    print(f"features (eval mode): spread around their mean / norm of the mean {spread:.3f}; logits: mean "
+          f"max - min {(logits.amax(dim=1) - logits.amin(dim=1)).mean():.3g}")
     print("layer".ljust(16) + "".join(k.rjust(22) for k in sets))
     for name in gaps["known"]:
         print(name.ljust(16) + "".join(f"{gaps[k][name][0]:10.2f} ;{gaps[k][name][1]:9.2f}".rjust(22) for k in sets))
 
 
-def synthetic_run(epoch0: int, later: int, args, held_x, held_y, batches) -> None:
-    overrides = {"legacy": True, "width": args.width, "num_threads": args.threads}
+def synthetic_run(epoch0: int, lr: float, later: int, args, held_x, held_y, batches) -> None:
+    overrides = {"legacy": True, "width": args.width, "num_threads": args.threads, "lr": lr}
     config = resolve(POSEMethod, "paper", overrides).values
-    spec = MethodSpec(args.classes, 128, torch.device("cpu"), config, seed=0, epochs=3, steps_per_epoch=epoch0,
+    spec = MethodSpec(args.classes, 128, torch.device("cpu"), config, seed=0, epochs=1 + args.later_epochs,
+                      steps_per_epoch=epoch0,
                       profile="paper")
     torch.manual_seed(0)
     method = POSEMethod(spec)
@@ -183,8 +192,8 @@ def synthetic_run(epoch0: int, later: int, args, held_x, held_y, batches) -> Non
     started = time.perf_counter()
     print(f"\nepoch 0: {epoch0} train-mode steps, then {later} eval-mode steps (lr {config['lr']}, width "
           f"{args.width}, {args.classes} classes x {config['per_class']} images per step)")
-    print("step  epoch  loss_cls  eval-mode acc  batch-stat acc  gap first BN (shift; logvar)  gap last BN")
-    schedule = [(0, epoch0)] + [(e, later // 2) for e in (1, 2)]
+    print("step  epoch  loss_cls  eval-mode acc  batch-stat acc  gap first BN (shift; log var ratio)  gap last BN")
+    schedule = [(0, epoch0)] + [(e, later // args.later_epochs) for e in range(1, args.later_epochs + 1)]
     step = 0
     for epoch, n in schedule:
         losses = method.train_epoch(batches[step:step + n], epoch)
@@ -203,8 +212,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="its dataset folder")
     parser.add_argument("--limit", type=int, default=1200, help="validation images used for --run")
     parser.add_argument("--synthetic", action="store_true", help="the paper-profile run on synthetic 128x128 data")
-    parser.add_argument("--epoch0-steps", default="18,150", help="epoch-0 lengths to compare (comma-separated)")
-    parser.add_argument("--later-steps", type=int, default=150, help="eval-mode steps after epoch 0")
+    parser.add_argument("--configs", default="18:1e-3,18:1e-4,100:1e-4",
+                        help="epoch-0 length:learning rate pairs to compare (paper lr 1e-4, mini 1e-3)")
+    parser.add_argument("--later-steps", type=int, default=100, help="eval-mode steps after epoch 0")
+    parser.add_argument("--later-epochs", type=int, default=4, help="epochs (augmentation models) they make")
     parser.add_argument("--width", type=int, default=8, help="Simple_CNN width (paper 64)")
     parser.add_argument("--classes", type=int, default=5, help="known classes (paper 15)")
     parser.add_argument("--threads", type=int, default=1)
@@ -224,16 +235,16 @@ def main() -> None:
 
         labels = torch.arange(args.classes)
         held_x, held_y = images(40), labels.repeat_interleave(40)
-        lengths = [int(v) for v in args.epoch0_steps.split(",")]
-        total = max(lengths) + args.later_steps
+        configs = [(int(a), float(b)) for a, b in (c.split(":") for c in args.configs.split(","))]
+        total = max(e for e, _ in configs) + args.later_steps
         order = torch.randperm(total, generator=torch.Generator().manual_seed(0))
         pool = images(8 * 4)  # 32 images per class, drawn into class-balanced steps of 8 per class
         batches = []
         for s in range(total):
             idx = torch.cat([k * 32 + (torch.arange(8) + 8 * int(order[s] % 4)) for k in range(args.classes)])
             batches.append((pool[idx], labels.repeat_interleave(8)))
-        for epoch0 in lengths:
-            synthetic_run(epoch0, args.later_steps, args, held_x, held_y, batches)
+        for epoch0, lr in configs:
+            synthetic_run(epoch0, lr, args.later_steps, args, held_x, held_y, batches)
     if not (args.run or args.synthetic):
         parser.error("give --run DIR --data DATA and/or --synthetic")
 
