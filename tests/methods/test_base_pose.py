@@ -112,7 +112,9 @@ def test_pose_training_mode(legacy, batch):
 
 
 def reference_pose_step(method: POSEMethod, aug: AugmentationModel, prev: AugmentationModel, x, y):
-    """The official code's step order, with every forward pass it makes (6), for comparison."""
+    """The official code's step order, with every forward pass it makes (6), but one draw ``prev``
+    for both phases: the default's sampling change (the official two draws are tested, for
+    ``legacy``, in test_pose_legacy.py)."""
     hp, model = method.hp, method.model
     opt_aug = torch.optim.Adam(aug.parameters(), lr=hp["aug_lr"])
     pixels = x.contiguous(memory_format=torch.channels_last)  # the layout POSEMethod uses (same math)
@@ -143,7 +145,7 @@ def reference_pose_step(method: POSEMethod, aug: AugmentationModel, prev: Augmen
 
 
 def test_pose_step_matches_the_official_step_with_fewer_passes(batch):
-    """Reusing f(x) and f(prev(x)) across the two phases changes no gradient."""
+    """Given one shared draw, reusing f(x) and f(prev(x)) across the two phases changes no gradient."""
     torch.manual_seed(0)
     x, y = batch
     method = make(POSEMethod, dropout=0.0)
