@@ -27,6 +27,7 @@ def evaluate_scores(
     known_classes: Sequence[str] | None = None,
     unknown_classes: dict[str, Sequence[str]] | None = None,
     legacy: bool = False,
+    with_legacy: bool = False,
     bootstrap: int = 0,
     seed: int = 0,
 ) -> dict:
@@ -104,6 +105,9 @@ def evaluate_scores(
                                        else f"class{int(confused)}"),
             })
 
+    if with_legacy:
+        out["legacy_metrics"] = official_metrics(table, known_rows, group_rows)
+
     if bootstrap:
         intervals = {}
         for g, rows in group_rows.items():
@@ -115,10 +119,51 @@ def evaluate_scores(
     return out
 
 
+#: The label of the ``legacy_metrics`` block of metrics.json.
+LEGACY_NOTE = ("official ICTMCG/POSE evaluation (utils/evaluation.py): class = argmax of the float32 softmax, "
+               "AUROC/TNR with ties counted as errors, OSCR with ties in NumPy's unstable argsort order over "
+               "the score file's rows")
+
+
+def official_metrics(table: ScoreTable, known_rows: np.ndarray, group_rows: dict[str, np.ndarray]) -> dict:
+    """The numbers the official POSE evaluation prints for this score table, as a labelled block.
+
+    Closed set: ``evaluate_multiclass`` on the argmax of the float32 softmax of the logits (the
+    official code takes the argmax of its float32 probabilities; a tie there goes to the first
+    class). Open set per group: ``metric_ood`` AUROC and TNR at 95% TPR, ``compute_oscr`` OSCR
+    (:mod:`osma_bench.evaluation.legacy`), on the score file's scores in its row order.
+    """
+    import torch  # the official probabilities are torch's float32 softmax
+
+    probs = torch.from_numpy(np.ascontiguousarray(table.logits, dtype=np.float32)).softmax(dim=1).numpy()
+    y_true = table.label[known_rows]
+    pred = probs[known_rows].argmax(axis=1)
+    known_score = table.score[known_rows]
+    correct = pred == y_true
+    block: dict = {
+        "note": LEGACY_NOTE,
+        "numpy": np.__version__,
+        "closed_set": {"accuracy": metrics.closed_set_accuracy(y_true, pred),
+                       "macro_f1": metrics.macro_f1(y_true, pred), "n": int(known_rows.size)},
+        "open_set": {},
+    }
+    for g, rows in group_rows.items():
+        if not rows.size:
+            continue
+        u = table.score[rows]
+        block["open_set"][g] = {
+            "auroc": metrics.auroc(known_score, u, legacy=True),
+            "oscr": metrics.oscr(known_score, correct, u, legacy=True),
+            "tnr_at_95tpr": metrics.tnr_at_tpr(known_score, u, 0.95, legacy=True),
+            "n_unknown": int(rows.size),
+        }
+    return block
+
+
 def evaluate_file(scores_path: str | os.PathLike, data_root: str | os.PathLike, split: int, legacy: bool = False,
-                  bootstrap: int = 0, seed: int = 0) -> dict:
+                  bootstrap: int = 0, seed: int = 0, with_legacy: bool = False) -> dict:
     """Read and validate ``scores_path`` against split ``split`` of the dataset at ``data_root``,
     then compute its metrics.json content (see :func:`evaluate_scores`)."""
     table = read_scores(scores_path)
     info = validate_against_split(table, data_root, split)
-    return evaluate_scores(table, info, legacy=legacy, bootstrap=bootstrap, seed=seed)
+    return evaluate_scores(table, info, legacy=legacy, with_legacy=with_legacy, bootstrap=bootstrap, seed=seed)

@@ -16,18 +16,22 @@ AUROC / TNR (``get_curve_online``)
     same arrays, so the value is bit-identical (the original prints it x 100).
 
 OSCR (``compute_oscr``)
-    All scores are concatenated (known, then unknown) and ``argsort``-ed ascending. For each
-    position k = 0 .. n-2: CCR_k = correct known images at positions > k (off by one) over all
-    known, FPR_k = unknown images at positions >= k over all unknown; the points (0, 0), (0, 0)
-    and (1, 1) are added, the points are sorted by (FPR, CCR) descending and integrated with the
+    All scores are concatenated (known, then unknown) and sorted ascending with NumPy's default
+    ``argsort`` (``kind="quicksort"``: an introsort, not stable). For each position
+    k = 0 .. n-2: CCR_k = correct known images at positions > k (off by one) over all known,
+    FPR_k = unknown images at positions >= k over all unknown; the points (0, 0), (0, 0) and
+    (1, 1) are added, the points are sorted by (FPR, CCR) descending and integrated with the
     trapezoidal rule in a Python loop (O(n^2) through slice sums). Thresholds therefore fall
-    between tied scores, so the result depends on how ``argsort`` (not stable by default) orders
-    tied samples: the same samples in another input order can give another number. Legacy mode
-    fixes that order canonically: within a tie (ascending) correctly classified known images,
-    then misclassified known images, then unknown images, the order a stable sort of the
-    official concatenation gives when known images are listed correct first; it is also the
-    pessimistic order the AUROC code uses. Without ties the number is bit-identical to the
-    official one for any input order; with ties it is the official number for that order.
+    between tied scores, so the result depends on where ``argsort`` puts tied samples. Legacy mode
+    makes the same call on the same concatenation, so with ties too it gives the official number
+    for that input order. Where tied samples land depends on the arrays' size and content: small
+    arrays keep known before unknown within a tie (as a stable sort would), large ones mix them
+    (8,000 known + 26,500 unknown synthetic scores, 60% / 40% at 1.0: mean relative rank within the
+    tied block 0.47 for known, 0.52 for unknown; NumPy 2.4, AVX2). The order of the rows matters only through ties: the official test loaders shuffle, so the
+    official number itself moves with the loader's order; here the score file's row order is
+    used. The official scores are float32 (its softmax); when every score is a float32 value the
+    sort runs in float32 as the official one did (NumPy's SIMD sorts are dtype-specific).
+    Without ties the number is bit-identical to the official one for any input order.
 """
 
 from __future__ import annotations
@@ -63,16 +67,21 @@ def legacy_tnr_at_tpr(known: np.ndarray, unknown: np.ndarray, tpr: float = 0.95)
     return float(1.0 - fp[pos] / unknown.size)
 
 
+def official_dtype(scores: np.ndarray) -> np.ndarray:
+    """``scores`` as float32 when every value is a float32 value (the official probabilities are
+    float32), else unchanged: the official sort then runs on the dtype the official code had."""
+    narrow = scores.astype(np.float32)
+    return narrow if np.array_equal(narrow.astype(scores.dtype), scores) else scores
+
+
 def legacy_oscr(known: np.ndarray, correct: np.ndarray, unknown: np.ndarray) -> float:
-    """OSCR as ARPL's ``compute_oscr`` computes it, with the canonical tie order (module doc)."""
+    """OSCR as ARPL's ``compute_oscr`` computes it, ties in NumPy's default argsort order (module doc)."""
     nk, nu = known.size, unknown.size
     n = nk + nu
-    scores = np.concatenate([known, unknown])
-    # tie rank: 0 correct known, 1 misclassified known, 2 unknown
-    tie_rank = np.concatenate([np.where(correct, 0, 1), np.full(nu, 2)]).astype(np.int8)
-    order = np.lexsort((tie_rank, scores))
-    k_target = (tie_rank[order] == 0).astype(np.int64)
-    u_target = (tie_rank[order] == 2).astype(np.int64)
+    scores = official_dtype(np.concatenate([known, unknown]))
+    order = scores.argsort()  # NumPy's default (quicksort, unstable), as the official code calls it
+    k_target = np.concatenate([np.asarray(correct, bool), np.zeros(nu, bool)])[order].astype(np.int64)
+    u_target = np.concatenate([np.zeros(nk, bool), np.ones(nu, bool)])[order].astype(np.int64)
     # k = 0 .. n-2:  CC_k = sum(k_target[k+1:]),  FP_k = sum(u_target[k:])
     cc = k_target.sum() - np.cumsum(k_target)[: n - 1]
     fp = u_target.sum() - np.concatenate([[0], np.cumsum(u_target)[: n - 2]])

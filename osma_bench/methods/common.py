@@ -15,8 +15,10 @@ Temperature: the paper trains with cross-entropy on ``z / T`` (T = 0.1); the off
 the softmax twice (cross-entropy of ``softmax(z) / T``). By default the suite trains on ``z / T``,
 reports ``z / T`` as the logits and scores with ``max softmax(z / T)`` (computed in float64).
 ``legacy=true`` reproduces the official code: the double softmax in the loss, logits ``z``, the
-score ``max softmax(z)``, and training losses on the feature after dropout (the official model
-applies dropout in place on the feature it returns).
+score ``max softmax(z)`` computed in float32 as the official code does (it saturates to exactly
+1.0 far sooner than float64, which creates the ties its evaluation then orders), and training
+losses on the feature after dropout (the official model applies dropout in place on the feature
+it returns).
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ CLASSIFIER_HPARAMS: tuple[HParam, ...] = (
           paper="0.2"),
     Choice("input_transform", "dct", ("dct", "dct_ortho", "none"), "input of Simple_CNN: the unnormalised "
            "2-D DCT (POSE), the orthonormal DCT, or pixels", paper="dct"),
-    Bool("legacy", False, "reproduce the official POSE code (double softmax, logits z, eval-mode training "
-         "after epoch 0)", paper="off: the official code's behaviour is a switch"),
+    Bool("legacy", False, "reproduce the official POSE code (double softmax, logits z, float32 MSP; POSE: the "
+         "official step's forwards and draws, eval-mode training after epoch 0); the run also writes the "
+         "official evaluation's metrics", paper="off: the official code's behaviour is a switch"),
     Bool("amp", False, "mixed precision (autocast) for the classifier; the DCT and first convolution stay "
          "float32", paper="off"),
     Choice("amp_dtype", "bfloat16", ("bfloat16", "float16"), "autocast dtype when amp is on", paper="-"),
@@ -158,14 +161,19 @@ class DCTClassifierMethod(Method):
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:
-        """Logits ``z / T`` (legacy: ``z``), score = maximum softmax probability, 512-d feature."""
+        """Logits ``z / T`` (legacy: ``z``), score = maximum softmax probability (float64; legacy:
+        the float32 softmax's maximum, as the official code), 512-d feature."""
         self.model.eval()
         with self.autocast():
             logits, features = self.model(images)
         logits = logits.float()
-        if not self.legacy:
+        if self.legacy:
+            # The official score: the maximum of its float32 softmax, which saturates to exactly 1.0
+            # at far smaller logit margins than float64 does (ties the legacy metrics then order).
+            score = logits.softmax(dim=1).amax(dim=1).double()
+        else:
             logits = logits / self.temperature
-        score = logits.double().softmax(dim=1).amax(dim=1)
+            score = logits.double().softmax(dim=1).amax(dim=1)
         return Prediction(logits, score, features.float())
 
     def state_dict(self) -> dict[str, Any]:

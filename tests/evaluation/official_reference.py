@@ -3,7 +3,10 @@
 Written from a reading of ICTMCG/POSE ``utils/evaluation.py`` (``get_curve_online``,
 ``metric_ood`` AUROC/TNR, ``compute_oscr``): the same merge order, staircase, off-by-one,
 point set and trapezoidal loop, in plain Python, O(n^2) for OSCR. ``order`` lets a test choose
-how tied samples are arranged (the original's ``argsort`` decides that itself).
+how tied samples are arranged; without it, as in the original, NumPy's default ``argsort`` of the
+concatenation (known, then unknown) decides, in the dtype of the inputs (the original's
+probabilities are float32). :func:`official_compute_oscr` starts, as the original does, from the
+probability matrices.
 """
 
 from __future__ import annotations
@@ -53,8 +56,8 @@ def official_tnr(known, novel, rate=0.95):
 
 def official_oscr(known_scores, known_correct, unknown_scores, order=None):
     """compute_oscr's loop; ``order`` (a permutation of the concatenation) replaces its argsort."""
-    x1 = np.asarray(known_scores, dtype=np.float64)
-    x2 = np.asarray(unknown_scores, dtype=np.float64)
+    x1 = np.asarray(known_scores)
+    x2 = np.asarray(unknown_scores)
     k_target = np.concatenate([np.asarray(known_correct, dtype=np.float64), np.zeros(len(x2))])
     u_target = np.concatenate([np.zeros(len(x1)), np.ones(len(x2))])
     predict = np.concatenate([x1, x2])
@@ -77,8 +80,8 @@ def official_oscr(known_scores, known_correct, unknown_scores, order=None):
     return total
 
 
-def canonical_order(known_scores, known_correct, unknown_scores):
-    """The tie order legacy mode uses: ascending score; at a tie correct known, wrong known, unknown."""
-    scores = np.concatenate([known_scores, unknown_scores])
-    rank = np.concatenate([np.where(known_correct, 0, 1), np.full(len(unknown_scores), 2)])
-    return np.lexsort((rank, scores))
+def official_compute_oscr(pred_k, pred_u, labels):
+    """``compute_oscr(pred_k, pred_u, labels)``: max probability as the score, argmax as the class."""
+    pred_k, pred_u = np.asarray(pred_k), np.asarray(pred_u)
+    correct = np.argmax(pred_k, axis=1) == np.asarray(labels)
+    return official_oscr(np.max(pred_k, axis=1), correct, np.max(pred_u, axis=1))

@@ -11,8 +11,8 @@ from sklearn.metrics import f1_score, roc_auc_score
 from osma_bench.errors import OsmaError
 from osma_bench.evaluation import metrics as M
 from tests.evaluation.official_reference import (
-    canonical_order,
     official_auroc,
+    official_compute_oscr,
     official_oscr,
     official_tnr,
 )
@@ -124,10 +124,10 @@ def test_oscr_order_invariance_and_bounds(known, unknown, data):
     k, u = np.array(known), np.array(unknown)
     c = np.array(data.draw(st.lists(st.booleans(), min_size=k.size, max_size=k.size)))
     perm = np.random.default_rng(data.draw(st.integers(0, 2**16))).permutation(k.size)
-    for legacy in (False, True):
-        value = M.oscr(k, c, u, legacy=legacy)
-        assert M.oscr(k[perm], c[perm], u[::-1], legacy=legacy) == value
-        assert 0.0 <= value <= c.mean() + 1e-12
+    value = M.oscr(k, c, u)
+    assert M.oscr(k[perm], c[perm], u[::-1]) == value  # tie-aware: no order dependence
+    for v in (value, M.oscr(k, c, u, legacy=True)):
+        assert 0.0 <= v <= c.mean() + 1e-12
     # with every known correct, tie-aware OSCR is the AUROC
     assert M.oscr(k, np.ones(k.size, bool), u) == pytest.approx(M.auroc(k, u), abs=1e-12)
 
@@ -139,25 +139,59 @@ def test_legacy_matches_official_loops_bit_for_bit(known, unknown, data):
     c = np.array(data.draw(st.lists(st.booleans(), min_size=k.size, max_size=k.size)))
     assert M.auroc(k, u, legacy=True) == official_auroc(k, u)
     assert M.tnr_at_tpr(k, u, legacy=True) == official_tnr(k, u)
-    assert M.oscr(k, c, u, legacy=True) == official_oscr(k, c, u, canonical_order(k, c, u))
+    assert M.oscr(k, c, u, legacy=True) == official_oscr(k, c, u)
 
 
-def test_legacy_oscr_without_ties_equals_official_argsort():
+def test_legacy_oscr_without_ties_equals_official_argsort_in_any_order():
     rng = np.random.default_rng(3)
     for _ in range(20):
         k, u = rng.random(int(rng.integers(1, 60))), rng.random(int(rng.integers(1, 60)))
         c = rng.random(k.size) < 0.7
         assert M.oscr(k, c, u, legacy=True) == official_oscr(k, c, u)
+        assert M.oscr(k[::-1], c[::-1], u[::-1], legacy=True) == official_oscr(k, c, u)
 
 
-def test_official_oscr_depends_on_tie_order_but_legacy_does_not():
+def test_legacy_oscr_follows_the_official_tie_order():
+    """With ties the official number depends on where NumPy's argsort puts tied samples; legacy
+    makes the same call on the same concatenation, so it moves with the input order exactly as
+    the official loop does."""
     k = np.array([1.0, 1.0, 1.0, 0.4])
     c = np.array([True, False, True, True])
     u = np.array([1.0, 1.0, 0.2])
     n = k.size + u.size
     values = {official_oscr(k, c, u, order) for order in (np.arange(n), np.arange(n)[::-1])}
     assert len(values) > 1  # the original's number moves with the tie order
-    assert M.oscr(k, c, u, legacy=True) == M.oscr(k[::-1], c[::-1], u[::-1], legacy=True)
+    for kk, cc, uu in ((k, c, u), (k[::-1], c[::-1], u[::-1])):
+        assert M.oscr(kk, cc, uu, legacy=True) == official_oscr(kk, cc, uu)
+
+
+def saturated_probabilities(rng, n, classes, margin):
+    """float32 softmax of logits whose top margin is ``margin`` on average (many exact 1.0)."""
+    logits = rng.normal(0.0, 1.0, (n, classes)).astype(np.float32)
+    top = rng.integers(0, classes, n)
+    logits[np.arange(n), top] += rng.exponential(margin, n).astype(np.float32)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted, dtype=np.float32)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32), top
+
+
+@pytest.mark.parametrize("n_known,n_unknown", [(40, 60), (600, 1900)])
+def test_legacy_oscr_on_tied_float32_scores_equals_the_official_compute_oscr(n_known, n_unknown):
+    """Many scores saturate to exactly 1.0 in float32 (as the official double softmax produces);
+    the legacy number equals compute_oscr run on the probability matrices, ties included."""
+    rng = np.random.default_rng(n_known)
+    pk, top = saturated_probabilities(rng, n_known, 5, 20.0)
+    pu, _ = saturated_probabilities(rng, n_unknown, 5, 14.0)
+    labels = np.where(rng.random(n_known) < 0.9, top, (top + 1) % 5)
+    sk, su = pk.max(axis=1), pu.max(axis=1)
+    assert (sk == 1.0).mean() > 0.2 and (su == 1.0).mean() > 0.1  # ties in quantity
+    correct = pk.argmax(axis=1) == labels
+    expected = official_compute_oscr(pk, pu, labels)
+    # scores as a score file holds them (float64 values of float32 probabilities)
+    assert M.oscr(sk.astype(np.float64), correct, su.astype(np.float64), legacy=True) == expected
+    assert M.oscr(sk, correct, su, legacy=True) == expected
+    # the tie-aware definition does not depend on the tie order and differs here
+    assert M.oscr(sk, correct, su) != expected
 
 
 # --------------------------------------------------------------------------- bootstrap

@@ -112,7 +112,9 @@ def test_pose_training_mode(legacy, batch):
 
 
 def reference_pose_step(method: POSEMethod, aug: AugmentationModel, prev: AugmentationModel, x, y):
-    """The official code's step order, with every forward pass it makes (6), for comparison."""
+    """The official code's step order, with every forward pass it makes (6), but one draw ``prev``
+    for both phases: the default's sampling change (the official two draws are tested, for
+    ``legacy``, in test_pose_legacy.py)."""
     hp, model = method.hp, method.model
     opt_aug = torch.optim.Adam(aug.parameters(), lr=hp["aug_lr"])
     pixels = x.contiguous(memory_format=torch.channels_last)  # the layout POSEMethod uses (same math)
@@ -143,7 +145,7 @@ def reference_pose_step(method: POSEMethod, aug: AugmentationModel, prev: Augmen
 
 
 def test_pose_step_matches_the_official_step_with_fewer_passes(batch):
-    """Reusing f(x) and f(prev(x)) across the two phases changes no gradient."""
+    """Given one shared draw, reusing f(x) and f(prev(x)) across the two phases changes no gradient."""
     torch.manual_seed(0)
     x, y = batch
     method = make(POSEMethod, dropout=0.0)
@@ -179,3 +181,29 @@ def test_amp_keeps_dct_and_stem_in_float32(cls, batch):
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
     assert dtypes and all(d == (torch.float32, torch.float32) for d in dtypes)
     assert method.predict(x).score.dtype == torch.float64
+
+
+class FixedLogits(torch.nn.Module):
+    """Stands in for Simple_CNN: the same logits whatever the input."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, x):
+        return self.logits, torch.zeros(len(self.logits), 512)
+
+
+def test_legacy_score_is_the_float32_msp():
+    # margins 20 and 14: the official float32 softmax gives exactly 1.0 for the first only
+    logits = torch.tensor([[20.0, 0.0, 0.0], [14.0, 0.0, 0.0], [2.0, 0.0, 1.0]])
+    legacy, fixed = make(BaseMethod, legacy=True), make(BaseMethod)
+    legacy.model = fixed.model = FixedLogits(logits)
+    x = torch.zeros(3, 3, 32, 32)
+    score = legacy.predict(x).score
+    assert score.dtype == torch.float64
+    assert torch.equal(score, logits.softmax(dim=1).amax(dim=1).double())  # float32 values
+    assert score[0].item() == 1.0 and score[1].item() < 1.0
+    assert logits.double().softmax(dim=1).amax(dim=1)[0].item() < 1.0  # float64 does not saturate
+    # the default scores z / T in float64
+    assert torch.equal(fixed.predict(x).score, (logits / 0.1).double().softmax(dim=1).amax(dim=1))
