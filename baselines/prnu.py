@@ -214,6 +214,16 @@ class PRNU(Method):
             self.val_accuracy = correct / total
             self.chosen = int(torch.argmax(self.val_accuracy))  # first maximum = first in grid order
 
+    def run_record(self) -> dict[str, Any]:
+        """The denoiser setting chosen on validation data, every setting's validation accuracy, and
+        the chosen one's (``val_accuracy``: the harness's per-epoch figure is the first setting's)."""
+        grid = {f"levels={lv},sigma={sg:g}": (None if torch.isnan(acc) else float(acc))
+                for (lv, sg), acc in zip(self.grid, self.val_accuracy, strict=True)}
+        chosen = self.val_accuracy[self.chosen]
+        levels, sigma = self.grid[self.chosen]
+        return {"levels": levels, "sigma": sigma, "sigma_unit": "grey levels (0..255)",
+                "val_accuracy_by_setting": grid, "val_accuracy": None if torch.isnan(chosen) else float(chosen)}
+
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:
         """Logits = NCC with each class fingerprint; score = max NCC; features = the residual (flattened)."""

@@ -28,12 +28,14 @@ def _register_commands() -> None:
     from osma_bench.evaluation import cli as evaluation_cli
     from osma_bench.harness import cli as harness_cli
     from osma_bench.sweep import cli as sweep_cli
+    from osma_bench.tune import cli as tune_cli
 
     data_cli.register(app)
     harness_cli.register(app)
     evaluation_cli.register(app)
     discovery_cli.register(app)
     sweep_cli.register(app)
+    tune_cli.register(app)
 
 
 _register_commands()

@@ -107,3 +107,13 @@ def test_declared_sigma_grid_is_in_grey_levels():
     assert declared.default[0] == 0.05 and declared.default[-1] == 0.95  # GANDCTAnalysis's grid, uint8 scale
     mini = PRNU.resolve_hparams("mini")["sigma_grid"]
     assert all(0 < s <= 255 for s in mini)
+
+
+def test_smoke_run_records_the_chosen_setting(synthetic_root, tmp_path):
+    import json
+
+    result = smoke_run(synthetic_root, tmp_path, "prnu", epochs=1)
+    chosen = json.loads((result.path / "run.json").read_text())["method_record"]
+    by_setting = chosen["val_accuracy_by_setting"]
+    assert len(by_setting) == 4 and chosen["val_accuracy"] == max(by_setting.values())
+    assert f"levels={chosen['levels']},sigma={chosen['sigma']:g}" in by_setting
