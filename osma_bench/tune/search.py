@@ -79,9 +79,24 @@ def choose(points: list[dict[str, Any]]) -> tuple[int | None, str]:
     return best, why
 
 
+def resolve_points(method_cls, profile: str, fixed: dict[str, str], points: list[dict[str, str]]
+                   ) -> list[tuple[dict[str, Any], str]]:
+    """Each point's typed settings and run-folder variant; every point resolves before anything runs,
+    so a bad value fails at once. The variant covers the fixed settings that change a result too
+    (another fixed ``--set`` must not resume a run made under the old one)."""
+    from osma_bench.harness.config import resolve
+
+    out = []
+    for settings in points:
+        resolved = resolve(method_cls, profile, {**fixed, **settings})
+        identity = {k: resolved.values[k] for k in {**fixed, **settings} if not _runtime(k)}
+        out.append(({k: resolved.values[k] for k in settings}, point_variant(identity)))
+    return out
+
+
 def tune(request: TuneRequest, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the search; returns (and writes) the tune.json record."""
-    from osma_bench.harness.config import parse_overrides, resolve
+    from osma_bench.harness.config import parse_overrides
     from osma_bench.harness.data import open_dataset
     from osma_bench.methods.registry import get_method
     from osma_bench.results import run_path
@@ -95,10 +110,7 @@ def tune(request: TuneRequest, say: Callable[[str], None] = print) -> dict[str, 
     if clash:
         raise OsmaError(f"--set and --grid both give {', '.join(clash)}")
     points = grid_points(grid)
-    typed = []
-    for settings in points:  # every point resolves before anything runs: bad values fail at once
-        resolved = resolve(method_cls, request.profile, {**fixed, **settings})
-        typed.append({k: resolved.values[k] for k in settings})
+    resolved_points = resolve_points(method_cls, request.profile, fixed, points)
     dataset = open_dataset(request.data, request.split, verify=False)  # the card only; each run verifies
     name = dataset.name
 
@@ -123,8 +135,7 @@ def tune(request: TuneRequest, say: Callable[[str], None] = print) -> dict[str, 
     say(f"cap: {request.cap:g} x Base's {base_s:.1f} s of training = {cap_s:.1f} s per point")
 
     results: list[dict[str, Any]] = []
-    for index, (settings, values) in enumerate(zip(points, typed, strict=True)):
-        variant = point_variant(values)
+    for index, (settings, (values, variant)) in enumerate(zip(points, resolved_points, strict=True)):
         run_dir = run_path(request.out, name, request.method, request.split, request.seed, variant)
         cmd = run_command(request.method, request.data, request.split, request.seed, request.profile, request.out,
                           variant, {**fixed, **settings}, request.device)

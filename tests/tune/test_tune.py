@@ -132,3 +132,19 @@ def test_bad_requests_fail_before_running(synthetic, tmp_path, capsys):
     assert main(["tune", "--method", "base", "--data", str(synthetic), "--grid", "lr=1e-3", "--base-run",
                  str(wrong), "--out", str(out)]) == 2
     assert "not 'base'" in capsys.readouterr().err
+
+
+def test_point_folders_cover_fixed_settings_that_change_results():
+    """Two searches with another fixed --set must not share (and resume) each other's runs."""
+    from osma_bench.tune.search import resolve_points
+
+    points = [{"lr": "0.001"}, {"lr": "0.01"}]
+    plain = resolve_points(BaseMethod, "smoke", {}, points)
+    assert [values for values, _ in plain] == [{"lr": 0.001}, {"lr": 0.01}]
+    assert plain[0][1] != plain[1][1]
+    runtime = resolve_points(BaseMethod, "smoke", {"num_threads": "1"}, points)
+    assert [v for _, v in runtime] == [v for _, v in plain]  # a runtime key changes no result
+    wider = resolve_points(BaseMethod, "smoke", {"width": "4"}, points)
+    assert not {v for _, v in wider} & {v for _, v in plain}
+    with pytest.raises(OsmaError, match="lr"):
+        resolve_points(BaseMethod, "smoke", {}, [{"lr": "abc"}])
