@@ -188,7 +188,11 @@ class DNADet(Method):
     pre-training epochs scored 0.59 averaged over 16-px crops but 0.30-0.37 on whole images, and the
     two mini pre-training epochs learned nothing (CE stayed at ln 170) while costing 66 of 407 s;
     crop 32 x 2 crops without pre-training gives 0.79 / 0.67 / 0.91 on splits 1-3 at about Base's
-    cost. ``smoke`` 4 crops of 16x16, width 8, 1 pre-training epoch.
+    cost. ``osma-bench tune`` of this setting (split 1 seed 0, commit 39ebfc4, a loaded 2-core EPYC,
+    1 thread) measured 0.687 validation accuracy at epoch 11 of 12 (0.34 before), 549 s of training
+    = 1.4x Base's 397 s in the same conditions: still below 0.80 and still rising, so the report
+    should list it as not converged at mini (no larger grid fitted the CPU time of issue 15).
+    ``smoke`` 4 crops of 16x16, width 8, 1 pre-training epoch.
     """
 
     name: ClassVar[str] = "dnadet"
