@@ -36,7 +36,9 @@ Per-profile scaling (documented, the method is the same):
   with 4 epochs each later round; round 1 trains 48 epochs (a budget departure: in the profile's 12
   epochs it trains 216 steps in 21 s and 17 of the 18 committed Yu/Girish runs selected their last or
   last-but-one epoch; issue 15 measured validation accuracy 0.73 / 0.80 / 0.90 on datasets/mini
-  splits 1-3, seed 0, with 48 epochs, at about Base's training time).
+  splits 1-3, seed 0, with 48 epochs, at about Base's training time; ``osma-bench tune`` of it on
+  split 1 seed 0, commit bf36a96, a loaded 2-core EPYC, 1 thread: 0.717 at epoch 47 of 48, 294 s of
+  training = 0.74x Base's 397 s in the same conditions, still rising: not converged at 80%).
 - ``smoke``: depth 18, width 8, 64 hashes, 8 k-means clusters, size threshold 1, 2 rounds with
   1 epoch each later round.
 """
