@@ -236,6 +236,9 @@ class RepMix(Method):
     departure). Issue 15's validation measurements (datasets/mini split 1 seed 0): 0.40 with the
     ImageNet stem and corruptions at p 0.95 on 32x32 training images (evaluation is clean); 0.49
     without corruptions; 0.71 with the small stem and 24 epochs (about 4x Base's training time).
+    ``osma-bench tune`` with a 4x-Base cap (split 1 seed 0, commit bf36a96, a loaded 2-core EPYC)
+    stopped this setting after its first epoch: 144 s, projected 3455 s > the cap of 1590 s (the
+    machine also ran the test suite then), so it is not confirmed here.
     ``smoke`` a ResNet-18 of width 8.
     """
 
