@@ -231,7 +231,10 @@ class OpenMax(Method):
 
     Tail size, alpha and the distance type are chosen on validation data only (leave-one-class-out,
     see :func:`select_on_validation`) among ``tail_size_grid`` x ``alpha_grid`` x ``distance_grid``
-    when ``finalize`` receives a validation loader; otherwise the paper defaults are used.
+    when ``finalize`` receives a validation loader; otherwise the paper defaults are used. The values
+    used (and every candidate's criterion) are written to run.json under ``method_record``
+    (:meth:`run_record`); the ``tail_size``/``alpha``/``distance`` entries of ``hyperparameters`` are
+    only the fallback defaults.
 
     Defaults (paper / official code): ``tail_size`` 20, ``alpha`` 10 (capped at K), ``distance`` eucos
     (Euclidean / 200 + cosine), libMR translation 10,000. The official single-crop scoring is used
@@ -331,6 +334,10 @@ class OpenMax(Method):
         device = base.logits.device
         return Prediction(torch.from_numpy(v_hat).float().to(device),
                           torch.from_numpy(1.0 - probs[:, -1]).to(device), base.features)
+
+    def run_record(self) -> dict[str, Any]:
+        """The tail size, alpha and distance used, how they were chosen, and each candidate's criterion."""
+        return {key: value for key, value in self.choice.items()}
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"base": self.base.state_dict()}

@@ -7,6 +7,7 @@ Applied on POSE's Base classifier as in POSE's Table 2 (Yang et al., CVPR 2023).
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 import torch
@@ -15,7 +16,7 @@ from torch import nn
 
 from baselines.openmax import load_base_run
 from osma_bench.errors import OsmaError
-from osma_bench.hparams import Bool, BudgetDeparture, Float, HParam, Int, Str
+from osma_bench.hparams import Bool, BudgetDeparture, Choice, Float, HParam, Int, Str
 from osma_bench.methods.api import Batches, Method, MethodSpec, Prediction
 from osma_bench.methods.base_cnn import BaseMethod
 from osma_bench.methods.common import LossMeter, with_profiles
@@ -23,6 +24,8 @@ from osma_bench.nn import SimpleCNN
 
 #: Value the official code writes over the true class's logit for the runner-up (dummy) loss.
 MASKED_LOGIT = -1e9
+#: Offset of the dummy layer's own seed from the run's seed (it must not draw from the global RNG).
+DUMMY_SEED_OFFSET = 7919
 
 
 # -- Simple_CNN split at a stage boundary (stages 1-4, each a strided block and a 3x3 block) -------------
@@ -84,8 +87,11 @@ class PROSER(Method):
     """PROSER fine-tuning of the Base classifier with a dummy classifier; score from the dummy probability.
 
     Schedule: the first ``epochs - finetune_epochs`` harness epochs train Base (a composed
-    :class:`~osma_bench.methods.base_cnn.BaseMethod`, the profile's Base budget); the last
-    ``finetune_epochs`` fine-tune it. With ``base_run=DIR`` (a finished Base run of the same dataset,
+    :class:`~osma_bench.methods.base_cnn.BaseMethod`, the profile's Base budget; the dummy layer is
+    initialised from its own generator, so the Base phase is exactly the Base run of the same seed);
+    the last ``finetune_epochs`` fine-tune the Base phase's VALIDATION-SELECTED epoch (best known-class
+    validation accuracy, ties to the later epoch, as the harness selects Base; the harness reports each
+    epoch's accuracy through :meth:`validated`), not its last one. With ``base_run=DIR`` (a finished Base run of the same dataset,
     split and seed) every epoch fine-tunes: pass ``--epochs <finetune_epochs>``. The profiles'
     ``epochs`` are raised so that the Base phase keeps its budget (mini 12 + 3, smoke 2 + 1,
     paper 30 + 10). ``select_on`` is ``last``: the Base-phase epochs have no trained dummy head, so
@@ -102,13 +108,26 @@ class PROSER(Method):
     test_temperature)``; score = max p_known - p_dummy (the official "delta" confidence, negated).
 
     Defaults (paper / official code): ``dummy_number`` 1, ``mix_alpha`` 1, ``mix_weight`` 0.01,
-    ``lambda1`` = ``lambda2`` = 1, ``test_temperature`` 1024, SGD lr 1e-3 (``finetune_lr``), momentum 0.9,
-    weight decay 5e-4, ``finetune_epochs`` 10. The official code rebuilds its SGD optimiser every
-    epoch (momentum reset); here one optimiser runs through the fine-tuning. ``legacy_pairs=true``
-    mixes random pairs including same-class ones, as the official code.
+    ``lambda1`` = ``lambda2`` = 1, ``test_temperature`` 1024, SGD (``finetune_optimizer``) lr 1e-3
+    (``finetune_lr``), momentum 0.9, weight decay 5e-4, ``finetune_epochs`` 10. The official code
+    rebuilds its SGD optimiser every epoch (momentum reset); here one optimiser runs through the
+    fine-tuning. ``legacy_pairs=true`` mixes random pairs including same-class ones, as the official
+    code. ``finetune_optimizer`` adam uses Adam (betas 0.9, 0.999) with ``finetune_lr`` and
+    ``finetune_weight_decay`` (momentum unused).
 
-    Per-profile scaling: ``mini`` fine-tunes for 3 epochs (an epoch is ~19 steps instead of ~509;
-    ``finetune_lr`` 1e-3 unchanged), ``smoke`` for 1.
+    The official SGD lr 1e-3 was set for a WRN trained with SGD lr 0.1; here it meets an
+    Adam-trained network whose logits are scaled by 1/T = 10 (first fine-tuning loss 10.3 against
+    Base's 0.12). Issue 15 measured on datasets/mini (validation, split 1 seed 0, from the same Base
+    checkpoint): every committed mini run lost 0.03-0.49 validation accuracy in its first fine-tuning
+    epoch with SGD 1e-3 (split 2 seed 2 collapsed to 0.26); SGD 1e-4 ends at 0.88, Adam 1e-4 at 0.89.
+    ``osma-bench tune`` of this code (split 1 seed 0, commit 9407062, 2-core EPYC, 1 thread): with the
+    Base phase now identical to the Base run (the same 12 validation accuracies) and fine-tuning from
+    its selected epoch 11 (0.953), Adam 1e-4 ends at 0.960 and SGD 1e-4 at 0.957 (207 s and 213 s of
+    training); Adam 1e-4 chosen.
+
+    Per-profile scaling: ``mini`` fine-tunes for 3 epochs (an epoch is ~19 steps instead of ~509) with
+    Adam lr 1e-4 (the measurement above), ``smoke`` for 1. The ``paper`` profile keeps the official SGD
+    1e-3.
 
     ``amp=true``: the Base phase, the fine-tuning forward passes and ``predict`` run under Base's
     autocast (DCT and first convolution in float32); logits, losses and scores in float32.
@@ -121,10 +140,13 @@ class PROSER(Method):
         *BaseMethod.hparams,
         Int("finetune_epochs", 10, "the last epochs of the run fine-tune Base with PROSER's losses", low=1,
             paper="10; mini 3, smoke 1"),
-        Float("finetune_lr", 1e-3, "SGD learning rate of the fine-tuning", low=0.0, low_open=True, paper="1e-3"),
-        Float("finetune_momentum", 0.9, "SGD momentum of the fine-tuning", low=0.0, high=1.0, high_open=True,
-              paper="0.9"),
-        Float("finetune_weight_decay", 5e-4, "SGD weight decay of the fine-tuning", low=0.0, paper="5e-4"),
+        Choice("finetune_optimizer", "sgd", ("sgd", "adam"), "optimiser of the fine-tuning",
+               paper="sgd (official); mini adam (chosen on validation, see the class docstring)"),
+        Float("finetune_lr", 1e-3, "learning rate of the fine-tuning", low=0.0, low_open=True,
+              paper="1e-3 (official SGD); mini 1e-4 (Adam)"),
+        Float("finetune_momentum", 0.9, "SGD momentum of the fine-tuning (unused with adam)", low=0.0, high=1.0,
+              high_open=True, paper="0.9"),
+        Float("finetune_weight_decay", 5e-4, "weight decay of the fine-tuning", low=0.0, paper="5e-4"),
         Int("dummy_number", 1, "dummy (placeholder) classifiers", low=1, paper="1"),
         Float("mix_alpha", 1.0, "Beta(alpha, alpha) of the manifold-mixup coefficient", low=0.0, low_open=True,
               paper="1"),
@@ -139,7 +161,7 @@ class PROSER(Method):
             "(then --epochs finetune_epochs)", nullable=True, paper="-"),
     )
     profile_defaults: ClassVar[dict[str, dict[str, Any]]] = with_profiles({
-        "mini": {"finetune_epochs": 3},
+        "mini": {"finetune_epochs": 3, "finetune_optimizer": "adam", "finetune_lr": 1e-4},
         "smoke": {"finetune_epochs": 1},
     })
     budget_departures: ClassVar[dict[str, dict[str, BudgetDeparture]]] = {
@@ -155,7 +177,12 @@ class PROSER(Method):
         hp = self.hp
         self.base = BaseMethod(spec)
         self.model = self.base.model
-        self.dummy = nn.Linear(self.model.feature_dim, int(hp["dummy_number"])).to(self.device)
+        # The dummy layer draws its initial weights from its own generator: the global RNG (and so
+        # the Base phase's dropout and everything after) stays exactly as in a Base run.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(spec.seed) + DUMMY_SEED_OFFSET)
+            self.dummy = nn.Linear(self.model.feature_dim, int(hp["dummy_number"]))
+        self.dummy = self.dummy.to(self.device)
         self.finetune_epochs = int(hp["finetune_epochs"])
         self.base_run = hp.get("base_run")
         if self.base_run:
@@ -169,12 +196,33 @@ class PROSER(Method):
                                 "pass base_run=DIR")
         if not 1 <= int(hp["mix_stage"]) <= 4:
             raise OsmaError(f"proser: mix_stage must be 1-4, got {hp['mix_stage']}")
-        self.optimizer = torch.optim.SGD(
-            list(self.model.parameters()) + list(self.dummy.parameters()), lr=float(hp["finetune_lr"]),
-            momentum=float(hp["finetune_momentum"]), weight_decay=float(hp["finetune_weight_decay"]))
+        params = list(self.model.parameters()) + list(self.dummy.parameters())
+        if hp["finetune_optimizer"] == "adam":
+            self.optimizer = torch.optim.Adam(params, lr=float(hp["finetune_lr"]),
+                                              weight_decay=float(hp["finetune_weight_decay"]))
+        else:
+            self.optimizer = torch.optim.SGD(params, lr=float(hp["finetune_lr"]),
+                                             momentum=float(hp["finetune_momentum"]),
+                                             weight_decay=float(hp["finetune_weight_decay"]))
         self.temperature = self.base.temperature
         self.beta = torch.distributions.Beta(float(hp["mix_alpha"]), float(hp["mix_alpha"]))
         self.finetuned = 0
+        #: The Base phase's validation-selected epoch and its state (fine-tuning starts from it).
+        self.best_base: dict[str, Any] | None = None
+        self.best_base_epoch: int | None = None
+        self.best_base_accuracy: float | None = None
+        self.base_selected_epoch: int | None = None
+
+    def validated(self, epoch: int, val_accuracy: float) -> None:
+        """Keep the Base phase's best validation epoch (ties: the later), as the harness selects Base."""
+        if epoch < self.base_epochs and (self.best_base_accuracy is None or val_accuracy >= self.best_base_accuracy):
+            self.best_base_accuracy, self.best_base_epoch = float(val_accuracy), int(epoch)
+            self.best_base = copy.deepcopy(self.base.state_dict())
+
+    def run_record(self) -> dict[str, Any]:
+        return {"base_selected_epoch": self.base_selected_epoch, "base_selected_val_accuracy": self.best_base_accuracy,
+                "base_run": self.base_run, "finetune_optimizer": self.hp["finetune_optimizer"],
+                "finetune_lr": float(self.hp["finetune_lr"])}
 
     def _heads(self, feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         dropped = self.model.dropout(feature)
@@ -186,6 +234,9 @@ class PROSER(Method):
             losses = self.base.train_epoch(loader, epoch)
             self.step_losses = self.base.step_losses
             return losses
+        if self.finetuned == 0 and self.best_base is not None:
+            self.base.load_state_dict(self.best_base)  # fine-tune the validation-selected Base epoch
+            self.base_selected_epoch = self.best_base_epoch
         self.model.train()
         self.dummy.train()
         meter = LossMeter()
@@ -230,11 +281,23 @@ class PROSER(Method):
         return Prediction(known.float(), score, feature.float())
 
     def state_dict(self) -> dict[str, Any]:
-        return {"base": self.base.state_dict(), "dummy": self.dummy.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "finetuned": self.finetuned}
+        state = {"base": self.base.state_dict(), "dummy": self.dummy.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "finetuned": self.finetuned}
+        if self.best_base is not None:
+            state["best_base"] = self.best_base
+            state["best_base_epoch"] = self.best_base_epoch
+            state["best_base_accuracy"] = self.best_base_accuracy
+        if self.base_selected_epoch is not None:
+            state["base_selected_epoch"] = self.base_selected_epoch
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.base.load_state_dict(state["base"])
         self.dummy.load_state_dict(state["dummy"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.finetuned = int(state["finetuned"])
+        self.best_base = state.get("best_base")
+        self.best_base_epoch = None if state.get("best_base_epoch") is None else int(state["best_base_epoch"])
+        self.best_base_accuracy = None if state.get("best_base_accuracy") is None else float(state["best_base_accuracy"])
+        selected = state.get("base_selected_epoch")
+        self.base_selected_epoch = None if selected is None else int(selected)

@@ -47,6 +47,7 @@ def _register_commands() -> None:
     from osma_bench.harness import cli as harness_cli
     from osma_bench.robustness import cli as robustness_cli
     from osma_bench.sweep import cli as sweep_cli
+    from osma_bench.tune import cli as tune_cli
 
     data_cli.register(app)
     harness_cli.register(app)
@@ -54,6 +55,7 @@ def _register_commands() -> None:
     discovery_cli.register(app)
     sweep_cli.register(app)
     robustness_cli.register(app)
+    tune_cli.register(app)
 
 
 _register_commands()

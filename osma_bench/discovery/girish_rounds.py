@@ -130,7 +130,8 @@ def discover_round(hp: dict, labels: np.ndarray, train_feats, train_labels, pool
     labels = merge_clusters(raw, labels, first_new)
     labels = merge_clusters(raw, labels, num_known)
     merged = int(np.unique(labels[labels >= num_known]).size)
-    labels = refine_with_svms(raw, labels, num_known, float(hp["svm_purity"]), int(hp["svm_min_size"]))
+    labels = refine_with_svms(raw, labels, num_known, float(hp["svm_purity"]), int(hp["svm_min_size"]),
+                              gamma=str(hp.get("svm_gamma", "auto")))
     log = RoundLog(round_index, n_known, n_found, new, merged, int(np.unique(labels[labels >= num_known]).size),
                    int((labels == UNDISCOVERED).sum()))
     return labels, log

@@ -230,6 +230,7 @@ def _execute(request: RunRequest, method_cls: type[Method], resolved: Resolved, 
             val_batches = ordered_batches(val, int(config["eval_batch_size"]))
             val_batches.sampler = world.take_turns(val_batches.sampler)  # several processes share it
             val_acc = validation_accuracy(method, val_batches, world)
+            method.validated(epoch, val_acc)
             entry = {"epoch": epoch, "losses": {k: float(v) for k, v in (losses or {}).items()},
                      "val_accuracy": val_acc, "train_s": train_s, "val_s": time.perf_counter() - started,
                      "images_per_s": progress.images_per_second * world.size}
@@ -266,6 +267,7 @@ def _execute(request: RunRequest, method_cls: type[Method], resolved: Resolved, 
     batch_size = int(config["eval_batch_size"])
     with phase(console, "final evaluation", bar=request.progress):
         method.finalize(ordered_batches(train, batch_size), ordered_batches(val, batch_size))
+        rundir.write_record(method_record=method.run_record())
         metrics = evaluate(method, request, config, dataset, device, rundir)
     eval_s = time.perf_counter() - started
     train_total = sum(h["train_s"] for h in history)

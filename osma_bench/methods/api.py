@@ -130,6 +130,18 @@ class Method:
         """Post-hoc fitting after training (optional); ``val_loader`` holds known-class validation
         data in a fixed order, for choices a method makes on validation data only."""
 
+    def validated(self, epoch: int, val_accuracy: float) -> None:
+        """Called by the harness after each epoch's validation with that epoch's known-class
+        validation accuracy (optional; the same value in every process). For methods whose later
+        phase builds on their own validation-selected state, e.g. PROSER fine-tunes the selected
+        epoch of its Base phase. Whatever a method keeps here belongs in its ``state_dict``."""
+
+    def run_record(self) -> dict[str, Any]:
+        """What the method chose or measured that a reader of the run needs (optional), e.g. the
+        settings it selected on validation data; called after ``finalize`` and stored in run.json
+        under ``method_record``. JSON-ready values only; never test-set figures."""
+        return {}
+
     def predict(self, images: torch.Tensor) -> Prediction:
         raise NotImplementedError
 

@@ -6,6 +6,9 @@ the standard ResNets; the stages have width, 2 width, 4 width, 8 width planes): 
 exactly torchvision's ``resnet{depth}``, so ImageNet weights load through torchvision's weights API
 (``ResNet50_Weights.IMAGENET1K_V1`` and friends); a smaller width builds the same architecture
 narrower from torchvision's ``BasicBlock``/``Bottleneck`` (for CPU profiles; no pretrained weights).
+``small_stem`` replaces the ImageNet stem (7x7 stride-2 convolution + 3x3 stride-2 max pooling, /4)
+by a 3x3 stride-1 convolution without pooling, as ResNets for 32x32 images do (He et al. 2016,
+CIFAR): a 32x32 image then leaves layer4 at 4x4 instead of 1x1.
 
 The backbone takes images in [-1, 1] and maps them to ImageNet's normalisation inside ``forward``
 (so pretrained weights see the statistics they were trained on). Weights are never downloaded
@@ -74,11 +77,16 @@ class ResNetBackbone(nn.Module):
         return self.pool(self.feature_map(x))
 
 
-def _narrow_resnet(block: type, layers: list[int], width: int) -> tv_resnet.ResNet:
-    """torchvision's ResNet with stem/stage widths scaled by ``width / 64`` (same blocks, same depth)."""
+def _narrow_resnet(block: type, layers: list[int], width: int, small_stem: bool = False) -> tv_resnet.ResNet:
+    """torchvision's ResNet with stem/stage widths scaled by ``width / 64`` (same blocks, same depth);
+    with ``small_stem`` a 3x3 stride-1 first convolution and no max pooling."""
     net = tv_resnet.ResNet(block, layers, num_classes=1)
     net.inplanes = width
-    net.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+    if small_stem:
+        net.conv1 = nn.Conv2d(3, width, kernel_size=3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+    else:
+        net.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
     net.bn1 = nn.BatchNorm2d(width)
     net.layer1 = net._make_layer(block, width, layers[0])
     net.layer2 = net._make_layer(block, 2 * width, layers[1], stride=2)
@@ -111,23 +119,29 @@ def _load_imagenet_weights(weights) -> dict[str, torch.Tensor]:
         socket.setdefaulttimeout(old_timeout)
 
 
-def resnet_backbone(depth: int = 50, width: int = 64, pretrained: bool = False) -> tuple[ResNetBackbone, int]:
+def resnet_backbone(depth: int = 50, width: int = 64, pretrained: bool = False,
+                    small_stem: bool = False) -> tuple[ResNetBackbone, int]:
     """A torchvision ResNet of ``depth`` (18/34/50/101/152) without ``fc``, and its feature size.
 
     Args:
         depth: ResNet depth.
         width: channels of the stem and first stage (64 = the standard network).
         pretrained: load torchvision's ImageNet weights (IMAGENET1K_V1); needs ``width == 64``.
+        small_stem: a 3x3 stride-1 stem without max pooling (small images); no pretrained weights.
 
     Raises:
-        OsmaError: unknown depth, bad width, pretrained with a narrow width, or weights not available.
+        OsmaError: unknown depth, bad width, pretrained with a narrow width or a small stem, or
+        weights not available.
     """
     if depth not in _ARCHS:
         raise OsmaError(f"ResNet depth must be one of {sorted(_ARCHS)}, got {depth}")
     if width < 1:
         raise OsmaError(f"ResNet width must be a positive channel count, got {width}")
     block, layers, constructor, weights_enum = _ARCHS[depth]
-    if width == 64:
+    if pretrained and small_stem:
+        raise OsmaError("pretrained=true needs the ImageNet stem, but small_stem is true; set small_stem=false or "
+                        "pretrained=false")
+    if width == 64 and not small_stem:
         net = constructor(weights=None)
         if pretrained:
             net.load_state_dict(_load_imagenet_weights(weights_enum.IMAGENET1K_V1))
@@ -137,6 +151,6 @@ def resnet_backbone(depth: int = 50, width: int = 64, pretrained: bool = False) 
                 f"pretrained=true needs the standard ResNet-{depth} (width 64), but width is {width}; "
                 "set width=64 or pretrained=false"
             )
-        net = _narrow_resnet(block, layers, width)
+        net = _narrow_resnet(block, layers, width, small_stem)
     feature_dim = 8 * width * block.expansion
     return ResNetBackbone(net, feature_dim), feature_dim

@@ -109,3 +109,27 @@ def test_losses_finite(batch, legacy):
 
 def test_smoke_run(synthetic_root, tmp_path):
     smoke_run(synthetic_root, tmp_path / "out", "dnadet", epochs=2)
+
+
+def _mini_method(**overrides) -> DNADet:
+    from osma_bench.methods.api import MethodSpec
+
+    hp = {**DNADet.resolve_hparams("mini", overrides), "lr": 1e-3, "lr_step": 50, "lr_gamma": 0.9}
+    return DNADet(MethodSpec(15, 32, torch.device("cpu"), hp, seed=0, epochs=12, profile="mini"))
+
+
+def test_mini_trains_and_tests_on_the_same_feature_map_size():
+    """Issue 15: at mini, 16-px crops gave a 1x1 map in training but the 32-px test image a 2x2 one."""
+    method = _mini_method()
+    train_side, test_side = method.feature_map_sides()
+    assert train_side == test_side == 2
+    assert int(method.hp["crop_size"]) == 32 and int(method.hp["pretrain_epochs"]) == 0
+    old = _mini_method(crop_size=16, num_crops=16)
+    assert old.feature_map_sides() == (1, 2)  # the check tells the two geometries apart
+
+
+def test_mini_epochs_are_the_profile_budget():
+    from osma_bench.harness.config import resolve
+
+    resolved = resolve(DNADet, "mini")
+    assert resolved.values["epochs"] == 12 and resolved.sources["epochs"] == "profile mini"

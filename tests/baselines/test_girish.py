@@ -111,3 +111,30 @@ def test_smoke_run_then_discover(synthetic_root, tmp_path):
     assert methods == {"girish", "kmeans"}
     for entry in data["results"]:
         assert 0.0 <= entry["purity"] <= 1.0 and -1.0 <= entry["ari"] <= 1.0 and entry["k"] >= 1
+
+
+def test_refinement_svms_use_thundersvm_default_gamma(monkeypatch):
+    """Girish et al.'s SVMs (ThunderSVM) default to gamma 'auto'; the round passes the declared value."""
+    import osma_bench.discovery.girish_rounds as rounds
+
+    assert Girish.declared_hparams()["svm_gamma"].default == "auto"
+    seen = {}
+    real = rounds.refine_with_svms
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rounds, "refine_with_svms", spy)
+    train, train_y, pool, truth = planted()
+    preds = np.where(truth < 2, truth, 1)
+    rounds.discover_round(HP, np.full(len(truth), UNDISCOVERED), train, train_y, pool, preds, 2, 1, seed=0)
+    assert seen.get("gamma") == HP.get("svm_gamma", "auto") == "auto"
+
+
+def test_mini_round_one_epochs_depart_with_the_measurement():
+    from osma_bench.harness.config import resolve
+
+    mini = resolve(Girish, "mini")
+    assert mini.values["epochs"] == 48 and "validation" in mini.departures["epochs"]
+    assert resolve(Girish, "paper").values["epochs"] == 50

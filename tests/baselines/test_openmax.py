@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from baselines.openmax import (
+    DISTANCES,
     OpenMax,
     alpha_weights,
     auroc,
@@ -132,3 +133,17 @@ def test_base_run_is_reused_and_checked(tmp_path, batch):
 
 def test_smoke_run(synthetic_root, tmp_path):
     smoke_run(synthetic_root, tmp_path, "openmax", epochs=1)
+
+
+def test_smoke_run_saves_the_values_chosen_on_validation(synthetic_root, tmp_path):
+    """Issue 15: the tail size, alpha and distance chosen on validation were saved nowhere."""
+    result = smoke_run(synthetic_root, tmp_path, "openmax", epochs=1,
+                       overrides={"tail_size_grid": "2,3", "alpha_grid": "1,2"})
+    record = json.loads((result.path / "run.json").read_text())
+    chosen = record["method_record"]
+    assert chosen["selected_on"] == "validation"
+    assert chosen["tail_size"] in (2, 3) and chosen["alpha"] in (1, 2) and chosen["distance"] in DISTANCES
+    assert len(chosen["criterion"]) == 2 * 2 * len(DISTANCES)
+    best = max(chosen["criterion"].values())
+    assert chosen["criterion"][f"{chosen['tail_size']}/{chosen['alpha']}/{chosen['distance']}"] == best
+    assert not any("test" in key for key in chosen)

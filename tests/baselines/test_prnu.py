@@ -81,3 +81,39 @@ def test_state_roundtrip(batch):
 def test_smoke_run(synthetic_root, tmp_path):
     result = smoke_run(synthetic_root, tmp_path / "out", "prnu", epochs=1)
     assert result.metrics["closed_set"]["accuracy"] > 0.5
+
+
+def test_sigma_is_in_grey_levels():
+    """The denoiser's sigma is in grey levels (0..255), as the reference denoiser on uint8 images: the
+    residual of an image with sigma = 5 grey levels equals the [0, 1]-scale residual with sigma 5/255,
+    scaled by 255 (issue 15: the grid used to be applied on the [0, 1] scale)."""
+    rng = np.random.default_rng(5)
+    unit = rng.uniform(0.2, 0.8, (3, 3, SIDE, SIDE))  # pixels on the [0, 1] scale
+    reference = 255.0 * noise_residuals(unit, 2, 5.0 / 255.0)
+    grey = noise_residuals(unit * 255.0, 2, 5.0)
+    np.testing.assert_allclose(grey, reference, rtol=1e-9, atol=1e-9)
+    # the method feeds the denoiser grey levels: its residual of [-1, 1] images is the grey-level one
+    method_residual = PRNU.residuals(torch.from_numpy(unit * 2 - 1), 2, 5.0).numpy()
+    np.testing.assert_allclose(method_residual, grey, rtol=1e-9, atol=1e-9)
+    # ... and not the one of sigma = 5 on the [0, 1] scale (the old unit: everything counted as noise)
+    wrong = noise_residuals(unit, 2, 5.0)
+    corr = np.corrcoef(wrong.ravel(), method_residual.ravel())[0, 1]
+    assert corr < 0.99, corr
+
+
+def test_declared_sigma_grid_is_in_grey_levels():
+    declared = PRNU.declared_hparams()["sigma_grid"]
+    assert "grey levels" in declared.help and declared.high == 255.0
+    assert declared.default[0] == 0.05 and declared.default[-1] == 0.95  # GANDCTAnalysis's grid, uint8 scale
+    mini = PRNU.resolve_hparams("mini")["sigma_grid"]
+    assert all(0 < s <= 255 for s in mini)
+
+
+def test_smoke_run_records_the_chosen_setting(synthetic_root, tmp_path):
+    import json
+
+    result = smoke_run(synthetic_root, tmp_path, "prnu", epochs=1)
+    chosen = json.loads((result.path / "run.json").read_text())["method_record"]
+    by_setting = chosen["val_accuracy_by_setting"]
+    assert len(by_setting) == 4 and chosen["val_accuracy"] == max(by_setting.values())
+    assert f"levels={chosen['levels']},sigma={chosen['sigma']:g}" in by_setting

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -82,3 +83,56 @@ def test_schedule_base_then_finetune(batch):
 
 def test_smoke_run(synthetic_root, tmp_path):
     smoke_run(synthetic_root, tmp_path, "proser", epochs=2)
+
+
+def test_base_phase_is_the_base_run():
+    """Issue 15: the dummy layer's initialisation must not shift the global RNG, so PROSER's Base
+    phase is exactly a Base run of the same seed (same initial weights, same RNG afterwards)."""
+    from osma_bench.methods.base_cnn import BaseMethod
+
+    torch.manual_seed(3)
+    base = make_method(BaseMethod)
+    after_base = torch.get_rng_state()
+    torch.manual_seed(3)
+    proser = make_method(PROSER, epochs=3)
+    assert torch.equal(torch.get_rng_state(), after_base)
+    for (name, a), (_, b) in zip(base.model.state_dict().items(), proser.base.model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_finetunes_the_validation_selected_base_epoch(batch):
+    x, y = batch
+    method = make_method(PROSER, epochs=4)  # 3 Base epochs + 1 fine-tuning epoch
+    assert method.base_epochs == 3
+    snapshots = []
+    for epoch, accuracy in enumerate([0.5, 0.9, 0.7]):
+        method.train_epoch([(x, y)], epoch)
+        snapshots.append(copy.deepcopy(method.base.model.state_dict()))
+        method.validated(epoch, accuracy)
+    clone = make_method(PROSER, epochs=4)  # resume between the phases keeps the selection
+    clone.load_state_dict(roundtrip(method.state_dict()))
+    for m in (method, clone):
+        m.train_epoch([], 3)  # no fine-tuning steps: the Base weights are the selected epoch's
+        assert m.base_selected_epoch == 1 and m.run_record()["base_selected_epoch"] == 1
+        for key, value in snapshots[1].items():
+            assert torch.equal(m.base.model.state_dict()[key], value), key
+    assert any(not torch.equal(snapshots[2][k], v) for k, v in snapshots[1].items())
+
+
+def test_mini_finetunes_with_adam_1e4_and_paper_keeps_sgd():
+    mini, paper = PROSER.resolve_hparams("mini"), PROSER.resolve_hparams("paper")
+    assert (mini["finetune_optimizer"], mini["finetune_lr"]) == ("adam", 1e-4)
+    assert (paper["finetune_optimizer"], paper["finetune_lr"]) == ("sgd", 1e-3)
+    method = make_method(PROSER, epochs=3, finetune_optimizer="adam", finetune_lr=1e-4)
+    assert isinstance(method.optimizer, torch.optim.Adam)
+
+
+def test_smoke_run_records_the_selected_base_epoch(synthetic_root, tmp_path):
+    import json
+
+    result = smoke_run(synthetic_root, tmp_path, "proser", epochs=4)
+    record = json.loads((result.path / "run.json").read_text())
+    base_phase = [h["val_accuracy"] for h in record["history"][:3]]
+    expected = max(range(3), key=lambda e: (base_phase[e], e))  # ties to the later epoch
+    assert record["method_record"]["base_selected_epoch"] == expected
+    assert record["method_record"]["base_selected_val_accuracy"] == base_phase[expected]

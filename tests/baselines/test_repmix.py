@@ -99,3 +99,22 @@ def test_pretrained_needs_standard_width():
 
 def test_smoke_run(synthetic_root, tmp_path):
     smoke_run(synthetic_root, tmp_path / "out", "repmix", epochs=2)
+
+
+def test_mini_uses_the_small_stem_without_corruptions():
+    from osma_bench.harness.config import resolve
+
+    mini = resolve(RepMix, "mini")
+    assert mini.values["small_stem"] is True and mini.values["corrupt_p"] == 0.0
+    assert mini.values["epochs"] == 24 and "validation" in mini.departures["epochs"]
+    paper = resolve(RepMix, "paper")
+    assert paper.values["small_stem"] is False and paper.values["corrupt_p"] == 0.95
+
+
+def test_small_stem_trains_and_mixes_at_the_input(batch):
+    x, y = batch
+    method = make_method(RepMix, small_stem=True, mix_level=0)
+    assert method.net.backbone.conv1.stride == (1, 1)
+    losses = method.train_epoch([(x, y)], 0)
+    assert all(math.isfinite(v) for v in losses.values())
+    assert method.predict(x).logits.shape == (12, 3)

@@ -50,3 +50,18 @@ def test_pretrained_offline_says_so(tmp_path: Path, monkeypatch):
                         lambda self, *a, **k: offline())
     with pytest.raises(OsmaError, match=r"not available offline.*pretrained=false"):
         resnet_backbone(depth=50, pretrained=True)
+
+
+def test_small_stem_keeps_resolution_for_32px_images():
+    """The ImageNet stem divides by 4 before layer1, leaving a 32x32 image 1x1 at layer4; the small
+    stem (3x3 stride 1, no max pooling) leaves it 4x4."""
+    x = torch.zeros(2, 3, 32, 32)
+    imagenet, _ = resnet_backbone(depth=18, width=8)
+    small, dim = resnet_backbone(depth=18, width=8, small_stem=True)
+    assert imagenet.feature_map(x).shape[-1] == 1
+    assert small.feature_map(x).shape == (2, dim, 4, 4) and small(x).shape == (2, dim)
+    assert small.conv1.kernel_size == (3, 3) and small.conv1.stride == (1, 1)
+    small64, _ = resnet_backbone(depth=50, width=64, small_stem=True)  # the standard width too
+    assert small64.conv1.kernel_size == (3, 3)
+    with pytest.raises(OsmaError, match="small_stem"):
+        resnet_backbone(depth=50, width=64, pretrained=True, small_stem=True)

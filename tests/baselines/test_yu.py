@@ -50,18 +50,40 @@ def test_rebatch_cuts_stream_into_fixed_batches():
     assert torch.equal(torch.cat([y for _, y in rebatch(stream, 4)]), torch.arange(13))
 
 
-def test_ema_tracks_weights_and_is_used_for_predictions(batch):
+def test_ema_tracks_weights_and_is_used_for_predictions_with_eval_ema(batch):
     x, y = batch
-    method = make_method(YuGANFingerprint, ema_decay=0.5)
+    method = make_method(YuGANFingerprint, ema_decay=0.5, eval_ema=True)
     before = [p.clone() for p in method.ema.parameters()]
     method.train_epoch([(x, y)], 0)
     for e, b, p in zip(method.ema.parameters(), before, method.model.parameters(), strict=True):
         assert torch.allclose(e, 0.5 * b + 0.5 * p.detach(), atol=1e-6)  # one step
     logits = method.predict(x).logits
     assert torch.allclose(logits, method.ema.eval()(x)[0], atol=1e-6)
-    other = make_method(YuGANFingerprint, ema_decay=0.5)
+    other = make_method(YuGANFingerprint, ema_decay=0.5, eval_ema=True)
     other.load_state_dict(roundtrip(method.state_dict()))
     assert torch.equal(other.predict(x).logits, logits)
+
+
+def test_official_evaluation_uses_the_trained_weights(batch):
+    """The official classifier has no EMA: by default predictions come from the trained weights."""
+    x, y = batch
+    method = make_method(YuGANFingerprint, ema_decay=0.5)
+    assert method.hp["eval_ema"] is False
+    method.train_epoch([(x, y)], 0)
+    logits = method.predict(x).logits
+    assert torch.allclose(logits, method.model.eval()(x)[0], atol=1e-6)
+    assert not torch.allclose(logits, method.ema.eval()(x)[0], atol=1e-4)
+
+
+def test_paper_and_mini_settings():
+    from osma_bench.harness.config import resolve
+
+    assert YuGANFingerprint.declared_hparams()["fmap_base"].default == 1024  # the official C_patch
+    mini = resolve(YuGANFingerprint, "mini")
+    assert mini.values["lr"] == 3e-3 and mini.values["epochs"] == 36
+    assert mini.sources["epochs"].startswith("budget departure") and "validation" in mini.departures["lr"]
+    paper = resolve(YuGANFingerprint, "paper")
+    assert paper.values["fmap_base"] == 1024 and paper.values["eval_ema"] is False
 
 
 def test_training_lowers_the_loss(batch):
