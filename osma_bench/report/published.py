@@ -94,7 +94,7 @@ PUBLISHED_METHODS: dict[str, tuple[str, str | None]] = {
     "PRNU": ("prnu", None), "Yu et al.": ("yu", None), "DCT-CNN": ("dct_cnn", None), "DNA-Det": ("dnadet", None),
     "RepMix": ("repmix", None), "POSE": ("pose", None), "Base": ("base", None), "Base+OpenMax": ("openmax", None),
     "Base+PROSER": ("proser", None), "Base+ARPL+CS": ("arpl_cs", None), "Base+DIAS": ("dias", None),
-    "Base+AM": ("pose", "no_div"), "Base+AM+Ldiv (POSE)": ("pose", None), "Girish et al.": ("girish", None),
+    "Base+AM": ("pose", "base_am"), "Base+AM+Ldiv (POSE)": ("pose", None), "Girish et al.": ("girish", None),
 }
 
 #: What the current report writer prints while ``PUBLISHED_TABLES`` is empty (the committed

@@ -11,8 +11,9 @@ from __future__ import annotations
 import csv
 import io
 
+from osma_bench.report.comparison import comparison_markdown
 from osma_bench.report.names import display_name
-from osma_bench.report.published import MISSING_NOTE, PUBLISHED_TABLES
+from osma_bench.report.published import SCOPE, TABLES
 from osma_bench.report.robustness import robustness_markdown
 from osma_bench.report.tables import (
     CONVERGENCE_GAP,
@@ -136,6 +137,7 @@ def to_markdown(report: Report, ci: bool = False) -> str:
             out += unconverged_markdown(section, ci) + [""]
         if section.notes:
             out += ["### Not pooled", ""] + [f"- {note}" for note in section.notes] + [""]
+        out += comparison_markdown(section)
         if section.clustering:
             out += ["### Clustering of unknown images", ""]
             out += _md_table(["Method", "Algorithm", "k", "Purity", "NMI", "ARI"],
@@ -147,15 +149,13 @@ def to_markdown(report: Report, ci: bool = False) -> str:
                              [[display_name(p.method), p.group, p.name, str(p.n_images), fmt_cell(p.auroc, ci),
                                p.most_confused_with] for p in section.per_class], "lllrrl") + [""]
     out += robustness_markdown(report.results_dir)
-    out += ["## Published POSE numbers (paper, not reproduced here)", ""]
-    if PUBLISHED_TABLES:
-        for table in PUBLISHED_TABLES:
-            out += [f"### {table.title}", "", f"Source: {table.source}", ""]
+    if not report.sections:
+        out += ["## Published POSE numbers (paper, not reproduced here)", ""]
+        for table in TABLES:
+            out += [f"### {table.title}", "", f"Source: {table.source}. {SCOPE}.", ""]
             out += _md_table(["Method", *table.columns],
                              [[m, *(DASH if v is None else f"{v:.2f}" for v in vals)] for m, vals in table.rows],
                              "l" + "r" * len(table.columns)) + [""]
-    else:
-        out += [MISSING_NOTE, ""]
     if report.problems:
         out += ["## Failed or incomplete runs", ""]
         out += _md_table(["Run", "Status", "Problem"],

@@ -195,3 +195,20 @@ def test_score_file_with_declared_profile_pools_with_harness_runs(tmp_path):
     section = _section(root)
     assert section.profile == "mini" and [r.label for r in section.rows] == ["base", "mine"]
     assert section.rows[1].flags == ["external"]
+
+
+def test_published_tables_beside_ours_with_rank_agreement_and_paired_differences(tmp_path):
+    root = tmp_path / "results"
+    # ours: POSE best on AUC, then Base, then DCT-CNN; 3 matched splits each
+    for split, shift in ((1, 0.0), (2, 0.01), (3, -0.01)):
+        write_run(root, "pose", split, 0, metrics=fake_metrics(0.90 + shift, 0.80 + shift, 0.70))
+        write_run(root, "base", split, 0, metrics=fake_metrics(0.88 + shift, 0.70 + shift, 0.60))
+        write_run(root, "dct_cnn", split, 0, metrics=fake_metrics(0.85 + shift, 0.60 + shift, 0.50))
+    text = to_markdown(build_report(root))
+    assert "#### Published Table 1: POSE vs GAN attribution methods" in text
+    assert "Figures published on the full OSMA data at 128x128" in text
+    # Table 1 holds DCT-CNN and POSE: published and ours agree on their order
+    assert "- Rank agreement on Unseen All AUC: Kendall's tau = 1.00 over 2 methods" in text
+    assert "#### Against POSE" in text and "#### Against Base" in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("| DCT-CNN | Unseen All AUC | 3 |"))
+    assert "| -20.00 |" in line  # 0.60 - 0.80 on every matched run

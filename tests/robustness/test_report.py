@@ -93,7 +93,7 @@ def test_report_has_the_section_and_plots_and_regenerates_exactly(tmp_path, caps
     assert main(["report", str(root), "--out", str(out2)]) == 0
     assert out1.read_text() == out2.read_text()
     text = out1.read_text()
-    assert text.index("## Robustness to post-processing") < text.index("## Published POSE numbers")
+    assert text.index("### The paper's numbers beside ours") < text.index("## Robustness to post-processing")
     names = {p.name for p in (tmp_path / "plots").glob("*robustness*.png")}
     assert names == {f"syn-abababab-smoke_robustness_{m}.png" for m in ("accuracy", "auroc", "oscr")}
 
