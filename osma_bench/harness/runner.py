@@ -100,7 +100,19 @@ def _run(request: RunRequest, method_cls: type[Method], world: World, device: to
                     writer=world.is_main)
     if world.is_main:
         rundir.prepare(request.resume, request.overwrite)
-    world.barrier()
+    try:
+        world.barrier()
+        result = _run_locked(request, method_cls, config, dataset, device, rundir, console, world)
+        if world.is_main and not result.skipped:
+            rundir.commit()  # a staged --overwrite replaces the old run only now
+        return RunResult(rundir.path, result.metrics, result.skipped)
+    finally:
+        rundir.discard()  # an overwrite that did not complete: the old run stays
+        rundir.release()
+
+
+def _run_locked(request: RunRequest, method_cls: type[Method], config: dict[str, Any], dataset: DatasetInfo,
+                device: torch.device, rundir: RunDir, console: Console, world: World) -> RunResult:
     previous = rundir.previous_record() if request.resume else None
     if previous and previous.get("status") == "complete" and rundir.metrics.is_file():
         console.print(f"{rundir.path}: already complete; nothing to do")
