@@ -27,7 +27,7 @@ import h5py
 import numpy as np
 
 from osma_bench.errors import OsmaError
-from osma_bench.io import sha256_file, write_json, write_text
+from osma_bench.io import disk_full_error, ensure_room, is_disk_full, sha256_file, write_json, write_text
 
 SCHEMA_VERSION = 1
 CARD_FILE = "dataset.json"
@@ -40,6 +40,8 @@ OUT_PARTITIONS = tuple(f"out_{g}" for g in UNKNOWN_GROUPS)
 ALL_PARTITIONS = KNOWN_PARTITIONS + OUT_PARTITIONS + ("out",)
 CLASS_KEYS = ("name", "real", "architecture", "seed", "training_data", "source")
 STR_DTYPE = h5py.string_dtype("utf-8")
+#: Free space kept beyond a batch's bytes before HDF5 may write it (metadata, the card, splits.h5).
+ROOM_MARGIN = 4 * 2**20
 
 
 def shard_name(i: int) -> str:
@@ -310,16 +312,30 @@ class DatasetWriter:
             "images": images, "class_id": class_id, "sha256": sha, "source_path": list(source_path),
             "orig_format": fmt, "orig_width": width, "orig_height": height, "unseen_real": unseen,
         }
+        try:
+            return self._append(columns, images, class_id, sha, start, n)
+        except OsmaError:
+            raise
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            raise self._disk_full(exc) from None
+
+    def _append(self, columns: dict, images: np.ndarray, class_id: np.ndarray, sha: np.ndarray, start: int,
+                n: int) -> np.ndarray:
         done = 0
         while done < n:
             if self._open is None:
                 self._open = self._open_shard()
             take = min(n - done, self.shard_size - self._open_count)
+            self._ensure_room(take * (images[0].nbytes + 200))
             lo, hi = self._open_count, self._open_count + take
             for key, values in columns.items():
                 ds = self._open[key]
                 ds.resize(hi, axis=0)
                 ds[lo:hi] = values[done : done + take]
+            del ds
+            self._open.flush()  # HDF5 writes lazily; a write error must surface here, not in a destructor
             block = np.ascontiguousarray(images[done : done + take])
             self._pixel_hash.update(block.tobytes())
             self._class_ids.append(class_id[done : done + take].copy())
@@ -422,6 +438,16 @@ class DatasetWriter:
         """
         if self._finalized:
             raise OsmaError("dataset already finalized")
+        try:
+            return self._finalize(extra_card, skipped)
+        except OsmaError:
+            raise
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            raise self._disk_full(exc) from None
+
+    def _finalize(self, extra_card: dict | None, skipped: list[dict] | None) -> Path:
         if self._open is not None and self._open_count:
             self._close_shard()
         elif self._open is not None:
@@ -434,6 +460,7 @@ class DatasetWriter:
             for name, (index, _) in split.partitions.items():
                 if len(index) and (index.min() < 0 or index.max() >= total):
                     raise OsmaError(f"split {k} {name}: image index outside 0..{total - 1}")
+        self._ensure_room(sum(16 * len(i) for sp in self._splits.values() for i, _ in sp.partitions.values()))
         self._write_splits(self.work_dir / SPLITS_FILE)
         skipped = list(skipped or [])
         if skipped:
@@ -491,8 +518,47 @@ class DatasetWriter:
     def abort(self) -> None:
         """Close an open shard file (the partial folder stays for a later --resume)."""
         if self._open is not None:
-            self._open.close()
-            self._open = None
+            self._drop_open_shard(delete=False)
+
+    def _drop_open_shard(self, delete: bool) -> None:
+        """Close the half-written shard even when its file cannot be flushed (a full disk); ``delete``
+        also removes it (it is never kept by a resume anyway)."""
+        fh, self._open = self._open, None
+        if fh is None:
+            return
+        tmp = Path(fh.filename)
+        try:
+            fh.close()
+        except Exception:  # noqa: BLE001 - flushing to a full disk fails; the handle must go regardless
+            try:
+                fh.id.close()  # h5py keeps the file ID otherwise, and tears it down badly at exit
+            except Exception:  # noqa: BLE001
+                pass
+        if delete:
+            tmp.unlink(missing_ok=True)
+
+    def _ensure_room(self, nbytes: int) -> None:
+        """Refuse (cleanly) before HDF5 writes ``nbytes`` into a file system without room for them.
+
+        HDF5 writes cached chunks lazily and a write that fails inside its caches can bring the
+        interpreter down; checking the free space before each batch keeps that from happening.
+        """
+        try:
+            ensure_room(self.work_dir, nbytes + ROOM_MARGIN)
+        except OsmaError:
+            raise self._disk_full(OSError(28, "No space left on device"), nbytes + ROOM_MARGIN) from None
+
+    def _disk_full(self, exc: BaseException, needed: int | None = None) -> OsmaError:
+        """Clean up after a full disk: the half-written shard goes, and so does the partial folder
+        when it holds no closed shard (else those stay for ``--resume``); the one-line error."""
+        self._drop_open_shard(delete=True)
+        if not self._shards:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+            removed = f"removed {self.work_dir}"
+        else:
+            removed = (f"removed the half-written shard; {len(self._shards)} complete shard(s) stay in "
+                       f"{self.work_dir} for --resume (delete that folder to free their space)")
+        return disk_full_error(self.work_dir, needed, removed)
 
 
 def _csv(value: Any) -> str:

@@ -8,6 +8,7 @@ validation accuracy. A process killed mid-epoch leaves both as they were after t
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import torch
 
 from osma_bench.errors import OsmaError
 from osma_bench.harness.config import EVALUATION_ONLY_KEYS
-from osma_bench.io import atomic_path
+from osma_bench.io import atomic_path, disk_full_error, ensure_room
 
 FORMAT = 1
 LAST = "checkpoint.pt"
@@ -23,9 +24,28 @@ BEST = "checkpoint_best.pt"
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary file, then rename onto ``path``."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **payload}, tmp)
+    """``torch.save`` to a temporary file, then rename onto ``path`` (a full disk: OsmaError, and the
+    previous checkpoint stays)."""
+    needed = _tensor_bytes(payload) + 2**20
+    ensure_room(path.parent, needed)  # torch's zip writer reports a short write without an errno
+    try:
+        with atomic_path(path) as tmp:
+            torch.save({"format": FORMAT, **payload}, tmp)
+    except RuntimeError:
+        if shutil.disk_usage(path.parent).free < needed:
+            raise disk_full_error(path, needed, f"{path.name} is as it was") from None
+        raise
+
+
+def _tensor_bytes(value: Any) -> int:
+    """Bytes of every tensor inside ``value`` (dicts, lists and tuples are walked)."""
+    if isinstance(value, torch.Tensor):
+        return value.element_size() * value.nelement()
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
 
 
 def load(path: Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -141,6 +142,33 @@ class RunDir:
         self.record.update(changes)
         if self.writer:
             write_json(self.run_json, self.record)
+
+    def mark_failed(self, error: str) -> None:
+        """Record ``status: failed`` even on a full disk, where the atomic rewrite of run.json needs
+        room it may not have: then run.json is rewritten in place (its blocks are already allocated;
+        the history is dropped if the record no longer fits). Never raises for a write problem."""
+        self.record.update(status="failed", error=error)
+        if not self.writer:
+            return
+        try:
+            write_json(self.run_json, self.record)
+        except (OsmaError, OSError):
+            compact = {k: v for k, v in self.record.items() if k not in ("history", "library_versions", "config")}
+            for record in (self.record, compact, {"status": "failed", "error": error[:500]}):
+                try:
+                    with open(self.run_json, "r+b") as fh:
+                        data = (json.dumps(record, indent=2, default=str) + "\n").encode()
+                        fh.seek(0)
+                        fh.write(data)
+                        fh.truncate()
+                        fh.flush()
+                    break
+                except OSError:
+                    continue
+        try:
+            self.log(f"failed: {error}")
+        except OSError:
+            pass
 
     def log(self, line: str) -> None:
         """Append a time-stamped line to log.txt (flushed at once, so a crash keeps what came before)."""

@@ -142,12 +142,10 @@ def _run_locked(request: RunRequest, method_cls: type[Method], config: dict[str,
     try:
         return _execute(request, method_cls, config, dataset, device, rundir, console, world)
     except KeyboardInterrupt:
-        rundir.write_record(status="failed", error="interrupted")
-        rundir.log("interrupted")
+        rundir.mark_failed("interrupted")
         raise
     except Exception as exc:
-        rundir.write_record(status="failed", error=f"{type(exc).__name__}: {exc}")
-        rundir.log(f"failed: {type(exc).__name__}: {exc}")
+        rundir.mark_failed(f"{type(exc).__name__}: {exc}")
         raise
 
 
