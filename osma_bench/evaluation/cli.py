@@ -8,6 +8,9 @@ import typer
 
 from osma_bench.errors import OsmaError
 
+#: Most bootstrap resamples ``eval`` accepts (each one re-sorts every score).
+MAX_BOOTSTRAP = 100_000
+
 
 def _eval(scores: Path, data: Path, split: int, out: Path | None, legacy: bool, bootstrap: int, seed: int) -> Path:
     from rich.console import Console
@@ -16,10 +19,18 @@ def _eval(scores: Path, data: Path, split: int, out: Path | None, legacy: bool, 
     from osma_bench.evaluation.evaluate import evaluate_file
     from osma_bench.io import write_json
 
-    if bootstrap < 0:
-        raise OsmaError(f"--bootstrap must be 0 or more, got {bootstrap}")
-    result = evaluate_file(scores, data, split, legacy=legacy, bootstrap=bootstrap, seed=seed)
+    if not 0 <= bootstrap <= MAX_BOOTSTRAP:
+        raise OsmaError(f"--bootstrap must be between 0 and {MAX_BOOTSTRAP} resamples, got {bootstrap} "
+                        "(10000 already gives stable 95% intervals)")
+    if not 0 <= seed < 2**63:
+        raise OsmaError(f"--seed must be between 0 and 2^63 - 1, got {seed}")
+    if out is not None and out.exists() and not out.is_dir():
+        raise OsmaError(f"--out {out}: exists and is not a folder (it names the folder for metrics.json)")
     target = (out if out is not None else scores.parent) / "metrics.json"
+    if legacy and out is None and (scores.parent / "run.json").is_file():
+        raise OsmaError(f"{target}: belongs to the run in {scores.parent}; --legacy would replace its tie-aware "
+                        "metrics. Pass --out FOLDER to write the legacy metrics elsewhere")
+    result = evaluate_file(scores, data, split, legacy=legacy, bootstrap=bootstrap, seed=seed)
     write_json(target, result)
     table = Table(title=f"{result['method']} on split {split} ({'legacy' if legacy else 'tie-aware'} metrics, %)")
     for col in ("group", "n unknown", "AUC", "OSCR", "TNR@95TPR"):
@@ -45,7 +56,16 @@ def _report(results_dir: Path, out: Path, csv: Path | None, latex: Path | None, 
 
     if not results_dir.is_dir():
         raise OsmaError(f"{results_dir}: results folder not found")
+    for option, path in (("--out", out), ("--csv", csv), ("--latex", latex)):
+        if path is not None and path.is_dir():
+            raise OsmaError(f"{option} {path}: is a folder; give a file name (e.g. {path / 'LEADERBOARD.md'})")
+    if plots is not None and plots.exists() and not plots.is_dir():
+        raise OsmaError(f"--plots {plots}: exists and is not a folder")
     report = build_report(results_dir)
+    if not report.sections:
+        found = f"{len(report.problems)} unusable run(s), none complete" if report.problems else "no runs"
+        raise OsmaError(f"{results_dir}: {found} (expected <dataset>/<method>/split<k>/seed<s>/ folders); "
+                        f"{out} not written")
     console = Console()
     print_report(report, console, ci=ci)
     write_text(out, to_markdown(report, ci=ci))

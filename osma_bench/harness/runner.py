@@ -180,8 +180,8 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
                             "--profile/--set/--epochs as the original run, or --overwrite")
         if state["dataset_sha256"] != dataset.content_sha256:
             raise OsmaError(f"{rundir.last}: made on another version of the dataset; use --overwrite")
-        method.load_state_dict(state["state"])
-        set_rng_state(state["rng"])
+        checkpoint.restore(rundir.last, "state", method.load_state_dict, state["state"])
+        checkpoint.restore(rundir.last, "rng", set_rng_state, state["rng"])
         start_epoch, history, best = int(state["epoch"]), list(state["history"]), state["best"]
         rundir.log(f"resumed after epoch {start_epoch}")
     else:
@@ -232,7 +232,7 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
         if int(saved["epoch"]) != int(best["epoch"]):
             raise OsmaError(f"{rundir.best}: holds epoch {saved['epoch']} but the run's best is epoch "
                             f"{best['epoch']}; rerun with --overwrite")
-        method.load_state_dict(saved["state"])
+        checkpoint.restore(rundir.best, "state", method.load_state_dict, saved["state"])
     chosen = best["epoch"] if best is not None else epochs - 1
     rundir.log(f"selected epoch {chosen + 1} ({select})")
 

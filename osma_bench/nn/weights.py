@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
@@ -49,16 +50,34 @@ def load_weights_file(path: Path, hash_prefix: str | None = None) -> dict[str, t
         if not digest.startswith(hash_prefix):
             raise OsmaError(f"{path}: SHA-256 {digest[:16]}... does not match the published prefix {hash_prefix} "
                             "in its name; the file is damaged or not the published one: delete it")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # foreign or malicious pickle, truncated file: refused, never executed
-        raise OsmaError(f"{path}: not a plain weights file (refused to unpickle: {type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    state = safe_torch_load(path, "not a plain weights file")
     if not isinstance(state, dict) or not state or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
         raise OsmaError(f"{path}: not a state dict (expected a non-empty mapping of names to tensors)")
     return state
+
+
+def safe_torch_load(path: Path, what: str, map_location: torch.device | str = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``; anything it refuses or cannot read is one OsmaError
+    ``<path>: <what> (<one-line reason>)``. A pickle that would run code is refused, never executed."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise OsmaError(f"{path}: file not found") from None
+    except Exception as exc:  # foreign or malicious pickle, truncated file
+        raise OsmaError(f"{path}: {what} ({_load_reason(exc)})") from None
+
+
+def _load_reason(exc: BaseException) -> str:
+    """torch's multi-paragraph load errors (which suggest ``weights_only=False``) as one short line."""
+    text = str(exc)
+    for line in text.splitlines():
+        if "WeightsUnpickler error:" in line:
+            detail = line.split("WeightsUnpickler error:", 1)[1].split(". Please use", 1)[0].strip()
+            return f"refused to unpickle: it holds objects other than tensors and plain values ({detail})"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return f"refused to unpickle: {type(exc).__name__}: {first[:200]}"
 
 
 def published_weights(url: str, what: str) -> dict[str, torch.Tensor]:
