@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from osma_bench.errors import OsmaError
+from osma_bench.errors import Interrupted, OsmaError
 
 app = typer.Typer(
     name="osma-bench",
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         app(args=argv, prog_name="osma-bench")
     except OsmaError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 130 if isinstance(exc, Interrupted) else 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -24,7 +24,7 @@ import numpy as np
 
 from osma_bench.data.preprocess import PreprocessConfig, process_item
 from osma_bench.data.store import KNOWN_PARTITIONS, OUT_PARTITIONS, DatasetWriter, partial_dir
-from osma_bench.errors import OsmaError
+from osma_bench.errors import Interrupted, OsmaError
 
 BATCH = 64
 MAX_LISTED = 200
@@ -175,6 +175,12 @@ def run_build(
                     batch = []
             if progress is not None:
                 progress(start + pos + 1, len(plan.items))
+    except KeyboardInterrupt:
+        writer.abort()
+        raise Interrupted(
+            f"build of {out_dir} interrupted: {writer.kept_images} of {len(plan.items)} images "
+            f"are stored in complete shards in {partial_dir(out_dir)}; rerun the same command with --resume to "
+            "continue from there") from None
     except BaseException:
         writer.abort()
         raise

@@ -33,6 +33,8 @@ SCHEMA_VERSION = 1
 CARD_FILE = "dataset.json"
 SPLITS_FILE = "splits.h5"
 PROGRESS_FILE = "progress.json"
+#: Written into ``<out>.partial`` when a build creates it: only a folder holding it is ever deleted.
+PARTIAL_MARKER = ".osma-bench-partial"
 SKIPPED_CSV = "skipped.csv"
 UNKNOWN_GROUPS = ("seed", "arch", "dataset")
 KNOWN_PARTITIONS = ("train", "val", "test")
@@ -153,19 +155,37 @@ class DatasetWriter:
         self._splits: dict[int, _Split] = {}
         self._finalized = False
 
+        if self.work_dir.exists() and not self._made_by_us(self.work_dir):
+            raise OsmaError(f"{self.work_dir}: exists and was not made by an osma-bench build (no {PARTIAL_MARKER}); "
+                            "not deleting it: move it away or choose another --out")
         if resume and (self.work_dir / PROGRESS_FILE).is_file():
             self._resume()
         else:
             if self.work_dir.exists():
                 shutil.rmtree(self.work_dir)
             self.work_dir.mkdir(parents=True)
+            (self.work_dir / PARTIAL_MARKER).write_text("a dataset build in progress (osma-bench); safe to delete\n")
             self._save_progress()
+
+    @staticmethod
+    def _made_by_us(work_dir: Path) -> bool:
+        """Whether ``work_dir`` is a partial folder of an osma-bench build (its marker, or the
+        progress file of builds from before the marker), or an empty folder."""
+        if not work_dir.is_dir():
+            return False
+        return (work_dir / PARTIAL_MARKER).is_file() or (work_dir / PROGRESS_FILE).is_file() or not any(
+            work_dir.iterdir())
 
     # ------------------------------------------------------------------ state
     @property
     def num_images(self) -> int:
         """Images stored so far (after a resume: those kept from the interrupted build)."""
         return sum(s["num_images"] for s in self._shards) + self._open_count
+
+    @property
+    def kept_images(self) -> int:
+        """Images in closed shards: what a ``--resume`` keeps (the open shard is written again)."""
+        return sum(s["num_images"] for s in self._shards)
 
     def sha256_column(self) -> np.ndarray:
         """The ``sha256`` column (``S64``) of every image stored so far, in global index order."""
@@ -225,7 +245,7 @@ class DatasetWriter:
         self._shards = kept
         self.resumed_state = progress.get("state", {}) if kept else {}
         self.progress_state = dict(self.resumed_state)
-        keep = {s["file"] for s in kept} | {PROGRESS_FILE}
+        keep = {s["file"] for s in kept} | {PROGRESS_FILE, PARTIAL_MARKER}
         for path in self.work_dir.iterdir():
             if path.name not in keep:
                 path.unlink() if path.is_file() else shutil.rmtree(path)
@@ -470,6 +490,7 @@ class DatasetWriter:
         card.update(extra_card or {})
         write_json(self.work_dir / CARD_FILE, card)
         (self.work_dir / PROGRESS_FILE).unlink()
+        (self.work_dir / PARTIAL_MARKER).unlink(missing_ok=True)
         self._publish()
         self._finalized = True
         return self.out_dir
