@@ -15,43 +15,70 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from osma_bench.data.build import BuildPlan, Item
+from osma_bench.data.card import MAX_IMAGE_SIZE
 from osma_bench.data.store import UNKNOWN_GROUPS
+from osma_bench.data.yamlfile import load_yaml
 from osma_bench.errors import OsmaError
+from osma_bench.validate import Fields
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 SOURCE_KEYS = {"name", "class", "path", "real", "architecture", "seed", "training_data"}
 TOP_KEYS = {"name", "root", "image_size", "seed", "normalize", "counts", "sources", "splits", "description"}
+#: Largest per-class count a manifest may ask for.
+MAX_COUNT = 10_000_000
 
 
 def load_manifest(path: str | os.PathLike) -> dict:
-    """Read and check a manifest; errors name the file and the entry."""
+    """Read and check a manifest (bounded, strict YAML; typed fields); errors name the file and entry."""
     path = Path(path)
-    if not path.is_file():
-        raise OsmaError(f"{path}: manifest not found")
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise OsmaError(f"{path}: not valid YAML ({exc})") from None
+    spec = load_yaml(path, "manifest")
     if not isinstance(spec, dict):
         raise OsmaError(f"{path}: a manifest is a mapping with name, sources, counts and splits")
-    unknown_keys = set(spec) - TOP_KEYS
+    unknown_keys = {str(k) for k in spec} - TOP_KEYS
     if unknown_keys:
         raise OsmaError(f"{path}: unknown key(s) {sorted(unknown_keys)}")
     for key in ("name", "sources", "splits", "counts"):
         if key not in spec:
             raise OsmaError(f"{path}: missing {key!r}")
-    for i, src in enumerate(spec["sources"]):
+    f = Fields(path)
+    f.name(spec["name"], "name")
+    if "root" in spec:
+        f.string(spec["root"], "root")
+    if "image_size" in spec:
+        f.integer(spec["image_size"], "image_size", 1, MAX_IMAGE_SIZE)
+    if "seed" in spec:
+        f.integer(spec["seed"], "seed", 0, 2**63 - 1)
+    for key in ("normalize", "description"):
+        if spec.get(key) is not None:
+            f.string(spec[key], key)
+    for i, src in enumerate(f.seq(spec["sources"], "sources", 1)):
+        where = f"sources[{i}]"
         if not isinstance(src, dict) or "class" not in src or "path" not in src:
             raise OsmaError(f"{path}: sources[{i}] needs 'class' and 'path'")
-        extra = set(src) - SOURCE_KEYS
+        extra = {str(k) for k in src} - SOURCE_KEYS
         if extra:
             raise OsmaError(f"{path}: sources[{i}] has unknown key(s) {sorted(extra)}")
+        for key in ("class", "path", "name"):
+            if key in src:
+                f.string(src[key], f"{where}.{key}")
+        if "real" in src and not isinstance(src["real"], bool):
+            raise f.fail(f"{where}.real", "true or false", src["real"])
+        if src.get("seed") is not None:
+            f.integer(src["seed"], f"{where}.seed")
+        for key in ("architecture", "training_data"):
+            if src.get(key) is not None:
+                f.string(src[key], f"{where}.{key}")
     _counts(spec["counts"], f"{path}: counts")
-    if not isinstance(spec["splits"], list) or not spec["splits"]:
-        raise OsmaError(f"{path}: 'splits' must be a non-empty list")
+    for k, split in enumerate(f.seq(spec["splits"], "splits", 1)):
+        where = f"splits[{k}]"
+        f.mapping(split, where)
+        f.strings(f.key(split, "known", where), f"{where}.known", 1)
+        groups = split.get("unknown") or {}
+        f.mapping(groups, f"{where}.unknown")
+        for g, members in groups.items():
+            f.strings(members, f"{where}.unknown.{g}")
     return spec
 
 
@@ -62,8 +89,8 @@ def _counts(value, where: str) -> dict[str, int]:
     for k, v in value.items():
         if k not in ("train", "val", "test", "unknown"):
             raise OsmaError(f"{where}: unknown key {k!r}")
-        if not isinstance(v, int) or v < 0:
-            raise OsmaError(f"{where}.{k}: must be a non-negative integer")
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_COUNT:
+            raise OsmaError(f"{where}.{k}: must be an integer from 0 to {MAX_COUNT}, got {v!r}")
         out[k] = v
     out.setdefault("unknown", out["test"])
     return out
