@@ -96,17 +96,48 @@ def _counts(value, where: str) -> dict[str, int]:
     return out
 
 
-def _files(root: Path, pattern: str, where: str) -> list[str]:
+def _files(root: Path, pattern: str, where: str, problems: list[tuple[str, str]]) -> list[str]:
+    """Image files of one source (a folder, searched recursively, or a glob under ``root``).
+
+    Adds to ``problems`` (and leaves out) what cannot become a stored image: a symlink loop or a
+    dangling link, a file name that is not valid UTF-8, or a pattern that matches nothing.
+    """
     if os.path.isabs(pattern) or ".." in Path(pattern).parts:
         raise OsmaError(f"{where}: path {pattern!r} must stay under the manifest root {root}")
     target = root / pattern
     if target.is_dir():
-        found = [p for p in target.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        candidates = [p for p in _walk(target, problems)
+                      if p.suffix.lower() in IMAGE_SUFFIXES or (p.is_symlink() and not p.exists())]
     else:
-        found = [p for p in root.glob(pattern) if p.is_file()]
+        candidates = list(root.glob(pattern))
+    found = []
+    for p in candidates:
+        rel = p.relative_to(root).as_posix()
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            problems.append((os.fsencode(rel).decode("utf-8", "backslashreplace"),
+                             "file name is not valid UTF-8; rename the file"))
+            continue
+        if p.is_symlink() and not p.exists():
+            problems.append((rel, "symbolic link that leads nowhere (a loop or a missing target)"))
+            continue
+        if p.is_file():
+            found.append(rel)
     if not found:
-        raise OsmaError(f"{where}: no files match {pattern!r} under {root}")
-    return sorted(p.relative_to(root).as_posix() for p in found)
+        problems.append((where, f"no files match {pattern!r} under {root}"))
+    return sorted(found)
+
+
+def _walk(folder: Path, problems: list[tuple[str, str]]) -> list[Path]:
+    """Every entry under ``folder`` (symbolic links to folders are not followed: no loops)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False,
+                                                onerror=lambda e: problems.append((str(e.filename), e.strerror))):
+        base = Path(dirpath)
+        out.extend(base / name for name in filenames)
+        out.extend(base / name for name in dirnames if (base / name).is_symlink())
+    return out
 
 
 def _rng(seed: int, k: int, name: str) -> np.random.Generator:
@@ -128,6 +159,7 @@ def manifest_plan(spec: dict, manifest_path: str | os.PathLike, command: str = "
     class_files: dict[str, list[str]] = {}
     owner: dict[str, str] = {}
     source_class: dict[str, str] = {}
+    input_problems: list[tuple[str, str]] = []
     for i, src in enumerate(spec["sources"]):
         where = f"{manifest_path}: sources[{i}] ({src['class']})"
         cls = str(src["class"])
@@ -143,7 +175,7 @@ def manifest_plan(spec: dict, manifest_path: str | os.PathLike, command: str = "
             raise OsmaError(f"{where}: class {cls!r} is both real and fake")
         else:
             classes[class_id[cls]]["source"] += f", {src['path']}"
-        files = _files(root, str(src["path"]), where)
+        files = _files(root, str(src["path"]), where, input_problems)
         for f in files:
             if f in owner:
                 raise OsmaError(f"{where}: {f} is also matched by source {owner[f]!r}")
@@ -151,6 +183,14 @@ def manifest_plan(spec: dict, manifest_path: str | os.PathLike, command: str = "
         source_files[sname] = files
         source_class[sname] = cls
         class_files.setdefault(cls, []).extend(files)
+
+
+    def short(message: str) -> None:
+        """A class with too few images: a consequence of the input problems when there are some
+        (listed with them by the build), else the manifest's own error."""
+        if not input_problems:
+            raise OsmaError(message)
+        input_problems.append((message.split(": ", 1)[0], message.split(": ", 1)[1]))
 
     plan_splits: dict[int, dict] = {}
     unseen_real_files: set[str] = set()
@@ -186,8 +226,8 @@ def manifest_plan(spec: dict, manifest_path: str | os.PathLike, command: str = "
             need = counts["train"] + counts["val"] + counts["test"]
             files = pooled[cls]
             if len(files) < need:
-                raise OsmaError(f"{where}: class {cls!r} has {len(files)} image(s), needs {need} "
-                                f"(train {counts['train']} + val {counts['val']} + test {counts['test']})")
+                short(f"{where}: class {cls!r} has {len(files)} image(s), needs {need} "
+                      f"(train {counts['train']} + val {counts['val']} + test {counts['test']})")
             order = [files[i] for i in _rng(seed, k, cls).permutation(len(files))[:need]]
             cuts = np.cumsum([0, counts["train"], counts["val"], counts["test"]])
             for part, lo, hi in zip(("train", "val", "test"), cuts[:-1], cuts[1:], strict=True):
@@ -204,7 +244,7 @@ def manifest_plan(spec: dict, manifest_path: str | os.PathLike, command: str = "
             for label, cls in enumerate(unknown[g]):
                 files = class_files[cls]
                 if len(files) < counts["unknown"]:
-                    raise OsmaError(f"{where}: unknown class {cls!r} has {len(files)} image(s), needs {counts['unknown']}")
+                    short(f"{where}: unknown class {cls!r} has {len(files)} image(s), needs {counts['unknown']}")
                 part.extend((files[i], label) for i in _rng(seed, k, cls).permutation(len(files))[:counts["unknown"]])
         for lines in partitions.values():
             selected.update(f for f, _ in lines)
@@ -216,6 +256,6 @@ def manifest_plan(spec: dict, manifest_path: str | os.PathLike, command: str = "
         name=name or str(spec["name"]), root=root, classes=classes, items=items, splits=plan_splits,
         build_info={"command": command, "builder": "custom", "seed": seed,
                     "sources": {"manifest": str(manifest_path), "root": str(root)}},
-        extra_card={"manifest": spec},
+        extra_card={"manifest": spec}, problems=input_problems,
     )
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from osma_bench.errors import OsmaError
 from osma_bench.io import disk_full_error, ensure_room, is_disk_full, sha256_file, write_json, write_text
+from osma_bench.validate import safe_name
 
 SCHEMA_VERSION = 1
 CARD_FILE = "dataset.json"
@@ -134,7 +135,7 @@ class DatasetWriter:
             raise OsmaError(f"image_size must be at least 1, got {image_size}")
         self.out_dir = Path(out_dir)
         self.work_dir = partial_dir(self.out_dir)
-        self.name = name
+        self.name = safe_name(name, "dataset name")  # the card's name becomes a folder of every run
         self.image_size = int(image_size)
         self.classes = normalise_classes(classes)
         self.shard_size = int(shard_size)
