@@ -43,6 +43,7 @@ def _config(size: int, normalize: str | None, allow_upscale: bool):
 
 def _run(plan, out: Path, cfg, workers: int, skip_bad: bool, resume: bool, overwrite: bool) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from osma_bench.data.audit import audit_dataset, format_audit
@@ -54,7 +55,7 @@ def _run(plan, out: Path, cfg, workers: int, skip_bad: bool, resume: bool, overw
     console = Console(stderr=True)
     with Progress(TextColumn("building {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console, transient=True) as bar:
-        task = bar.add_task(out.name, total=len(plan.items))
+        task = bar.add_task(escape(out.name), total=len(plan.items))
         root = run_build(plan, out, cfg, workers=workers, skip_bad=skip_bad, resume=resume,
                          overwrite=overwrite, progress=lambda done, total: bar.update(task, completed=done))
     card = load_card(root)

@@ -43,7 +43,7 @@ def _eval(scores: Path, data: Path, split: int, out: Path | None, legacy: bool, 
     console.print(f"closed-set accuracy {100 * closed['accuracy']:.2f}%, macro-F1 {100 * closed['macro_f1']:.2f}% "
                   f"on {closed['n']} known test images")
     console.print(table)
-    console.print(f"wrote {target}")
+    console.print(f"wrote {target}", markup=False)
     return target
 
 
@@ -69,18 +69,18 @@ def _report(results_dir: Path, out: Path, csv: Path | None, latex: Path | None, 
     console = Console()
     print_report(report, console, ci=ci)
     write_text(out, to_markdown(report, ci=ci))
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out}", markup=False)
     if csv is not None:
         write_text(csv, to_csv(report))
-        console.print(f"wrote {csv}")
+        console.print(f"wrote {csv}", markup=False)
     if latex is not None:
         write_text(latex, to_latex(report, ci=ci))
-        console.print(f"wrote {latex}")
+        console.print(f"wrote {latex}", markup=False)
     if plots is not None:
         written, notes = write_plots(report, plots)
         for note in notes:
-            console.print(f"note: {note}")
-        console.print(f"wrote {len(written)} plot(s) to {plots}")
+            console.print(f"note: {note}", markup=False)
+        console.print(f"wrote {len(written)} plot(s) to {plots}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

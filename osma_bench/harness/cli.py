@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+#: Largest --seed: seeds go to NumPy and torch generators as 64-bit values.
+MAX_SEED = 2**63 - 1
+
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to ``app``."""
@@ -54,9 +57,15 @@ def register(app: typer.Typer) -> None:
 
         if resume and overwrite:
             raise OsmaError("--resume and --overwrite exclude each other")
+        if not 0 <= seed <= MAX_SEED:
+            raise OsmaError(f"--seed must be an integer from 0 to {MAX_SEED} (2^63 - 1), got {seed}")
+        if split < 1:
+            raise OsmaError(f"--split must be 1 or more, got {split}")
+        if epochs is not None and epochs < 1:
+            raise OsmaError(f"--epochs must be 1 or more, got {epochs}")
         request = RunRequest(method=method, data=data, split=split, seed=seed, profile=profile, device=device,
                              epochs=epochs, overrides=parse_overrides(overrides), resume=resume,
                              overwrite=overwrite, out=out, verify=verify, progress=progress)
         result = run(request)
         if result.metrics:  # distributed runs: rank 0 only
-            Console().print(f"{result.path}: {summary_line(result.metrics)}")
+            Console().print(f"{result.path}: {summary_line(result.metrics)}", markup=False, highlight=False)

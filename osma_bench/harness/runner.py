@@ -115,7 +115,7 @@ def _run_locked(request: RunRequest, method_cls: type[Method], config: dict[str,
                 device: torch.device, rundir: RunDir, console: Console, world: World) -> RunResult:
     previous = rundir.previous_record() if request.resume else None
     if previous and previous.get("status") == "complete" and rundir.metrics.is_file():
-        console.print(f"{rundir.path}: already complete; nothing to do")
+        console.print(f"{rundir.path}: already complete; nothing to do", markup=False, highlight=False)
         from osma_bench.io import read_json
 
         return RunResult(rundir.path, read_json(rundir.metrics), skipped=True)
@@ -222,7 +222,7 @@ def _execute(request: RunRequest, method_cls: type[Method], config: dict[str, An
             line = (f"epoch {epoch + 1}/{epochs}  {format_losses(entry['losses'])}  val_acc {val_acc:.4f}  "
                     f"{entry['images_per_s']:.0f} img/s  {train_s:.1f}s")
             rundir.log(line)
-            console.print(line, soft_wrap=True)
+            console.print(line, soft_wrap=True, markup=False, highlight=False)
             rundir.write_record(epochs_completed=epoch + 1, history=history)
 
     if not world.is_main:
