@@ -135,7 +135,12 @@ class RunDir:
 
     def previous_record(self) -> dict[str, Any] | None:
         """The existing run.json (for --resume), or None."""
-        return read_json(self.run_json) if self.run_json.is_file() else None
+        if not self.run_json.is_file():
+            return None
+        record = read_json(self.run_json)
+        if not isinstance(record, dict):
+            raise OsmaError(f"{self.run_json}: field (top level): expected an object; use --overwrite")
+        return record
 
     def write_record(self, **changes: Any) -> None:
         """Update and atomically rewrite run.json."""
