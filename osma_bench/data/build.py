@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -112,10 +113,16 @@ def _results(
             yield path, cfg
 
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers) as pool:
+    with ctx.Pool(workers, initializer=_ignore_sigint) as pool:
         for result in pool.imap(process_item, feed(), chunksize=8):
             slots.release()
             yield result
+
+
+def _ignore_sigint() -> None:
+    """In each decoding process: leave Ctrl-C to the main process, which stops the pool and says
+    once what was kept (else every worker prints its own KeyboardInterrupt traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_build(
