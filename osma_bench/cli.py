@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except SystemExit as exc:
+        if exc.code == 130:  # typer's answer to a Ctrl-C it caught itself: say so
+            print("error: interrupted", file=sys.stderr)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
 

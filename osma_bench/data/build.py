@@ -18,6 +18,7 @@ import shutil
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,17 +107,48 @@ def _results(
             yield process_item((path, cfg))
         return
     slots = threading.BoundedSemaphore(workers * 64)
+    stop = threading.Event()
 
     def feed() -> Iterator[tuple[str, PreprocessConfig]]:
         for path in paths:
             slots.acquire()
+            if stop.is_set():
+                return
             yield path, cfg
 
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=_ignore_sigint) as pool:
-        for result in pool.imap(process_item, feed(), chunksize=8):
-            slots.release()
-            yield result
+    with _sigint_deferred():  # the workers start (and import) with Ctrl-C blocked: the main process reports it
+        pool = ctx.Pool(workers, initializer=_ignore_sigint)
+    with pool:
+        try:
+            for result in pool.imap(process_item, feed(), chunksize=8):
+                slots.release()
+                yield result
+        finally:  # abandoned early (Ctrl-C, an error): unblock the feeding thread so the pool can stop
+            stop.set()
+            try:
+                for _ in range(workers * 64):
+                    slots.release()
+            except ValueError:
+                pass
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Processes started meanwhile begin with SIGINT ignored (a disposition survives exec; the
+    signal mask does not), so they cannot die of a Ctrl-C while they import; in this process a
+    Ctrl-C meanwhile stays pending (Linux keeps a blocked signal pending even while ignored) and
+    arrives as KeyboardInterrupt when the block ends. Main thread only; elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _ignore_sigint() -> None:
@@ -144,21 +176,25 @@ def run_build(
     # With problems already known and no --skip-bad, nothing is written: every input is still
     # decoded and the splits checked for shared content, so one refusal names every bad input.
     scan_only = bool(bad or plan.problems) and not skip_bad
-    writer = None if scan_only else DatasetWriter(
-        out_dir, plan.name, cfg.size, plan.classes, shard_size=shard_size, build_info=plan.build_info,
-        resume=resume, preprocessing=cfg.card(), overwrite=overwrite,
-        plan_fingerprint=plan.fingerprint(cfg, skip_bad),
-    )
-    state = (writer.resumed_state if writer is not None else None) or {}
-    start = int(state.get("next_item", 0))
-    skipped: dict[str, str] = dict(state.get("skipped", {}))
-    if writer is None or writer.num_images == 0:
-        start, skipped = 0, {}
-    todo = plan.items[start:]
-    paths = [str(plan.root / it.path) for it in todo]
-    decode_problems: dict[str, str] = {}
-    content: dict[str, bytes] = {}  # path -> SHA-256 of every decoded image (for the refusal's leakage check)
     try:
+        writer = None if scan_only else DatasetWriter(
+            out_dir, plan.name, cfg.size, plan.classes, shard_size=shard_size, build_info=plan.build_info,
+            resume=resume, preprocessing=cfg.card(), overwrite=overwrite,
+            plan_fingerprint=plan.fingerprint(cfg, skip_bad),
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(f"build of {out_dir} interrupted while it started; no image was stored: rerun the same "
+                          "command") from None
+    try:
+        state = (writer.resumed_state if writer is not None else None) or {}
+        start = int(state.get("next_item", 0))
+        skipped: dict[str, str] = dict(state.get("skipped", {}))
+        if writer is None or writer.num_images == 0:
+            start, skipped = 0, {}
+        todo = plan.items[start:]
+        paths = [str(plan.root / it.path) for it in todo]
+        decode_problems: dict[str, str] = {}
+        content: dict[str, bytes] = {}  # path -> SHA-256 of every decoded image (for the refusal's leakage check)
         results = _results([p for p, it in zip(paths, todo, strict=True) if it.path not in bad], cfg, workers)
         batch: list[tuple[Item, np.ndarray, dict]] = []
         for pos, item in enumerate(todo):
@@ -184,7 +220,8 @@ def run_build(
                 progress(start + pos + 1, len(plan.items))
     except KeyboardInterrupt:
         if writer is None:
-            raise Interrupted(f"check of the inputs for {out_dir} interrupted; nothing was written") from None
+            raise Interrupted(f"check of the inputs for {out_dir} interrupted; nothing was written: rerun the same "
+                              "command") from None
         writer.abort()
         raise Interrupted(
             f"build of {out_dir} interrupted: {writer.kept_images} of {len(plan.items)} images "

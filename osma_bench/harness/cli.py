@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         """
         from rich.console import Console
 
-        from osma_bench.errors import OsmaError
+        from osma_bench.errors import Interrupted, OsmaError
         from osma_bench.harness.config import parse_overrides
         from osma_bench.harness.runner import RunRequest, run, summary_line
 
@@ -66,6 +66,10 @@ def register(app: typer.Typer) -> None:
         request = RunRequest(method=method, data=data, split=split, seed=seed, profile=profile, device=device,
                              epochs=epochs, overrides=parse_overrides(overrides), resume=resume,
                              overwrite=overwrite, out=out, verify=verify, progress=progress)
-        result = run(request)
+        try:
+            result = run(request)
+        except KeyboardInterrupt:
+            raise Interrupted("run interrupted; its run.json says so: rerun the same command with --resume to "
+                              "continue from the last complete epoch") from None
         if result.metrics:  # distributed runs: rank 0 only
             Console().print(f"{result.path}: {summary_line(result.metrics)}", markup=False, highlight=False)

@@ -96,3 +96,31 @@ def test_build_refuses_to_delete_an_unrelated_partial_folder(tmp_path, capsys):
     assert main(["build-data", "custom", "--manifest", str(manifest), "--out", str(tmp_path / "ds")]) == 2
     assert "not made by an osma-bench build" in one_error_line(capsys.readouterr().err)
     assert (mine / "notes.txt").read_text() == "mine"
+
+
+def test_ctrl_c_of_a_build_with_worker_processes_is_one_line_no_hang(tmp_path):
+    """A real SIGINT to the whole process group (as a terminal sends it) while decoding processes
+    start: exit 130, one line, no traceback from the workers, no hang; --resume then completes."""
+    from tests.data.test_build_custom import example_tree
+
+    manifest = example_tree(tmp_path)
+    exe = [sys.executable, "-m", "osma_bench.cli", "build-data", "custom", "--manifest", str(manifest), "--out",
+           str(tmp_path / "ds"), "--workers", "2"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(exe, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "ds.partial" / "progress.json").is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("the interrupted build hung") from None
+    assert proc.returncode == 130, err
+    line = one_error_line(err)
+    assert "interrupted" in line and "--resume" in line
+    done = subprocess.run(exe + ["--resume"], capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert load_card(tmp_path / "ds")["num_images"] > 0
