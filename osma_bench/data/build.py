@@ -138,10 +138,15 @@ def _sigint_deferred() -> Iterator[None]:
     """Processes started meanwhile begin with SIGINT ignored (a disposition survives exec; the
     signal mask does not), so they cannot die of a Ctrl-C while they import; in this process a
     Ctrl-C meanwhile stays pending (Linux keeps a blocked signal pending even while ignored) and
-    arrives as KeyboardInterrupt when the block ends. Main thread only; elsewhere a no-op."""
+    arrives as KeyboardInterrupt when the block ends, provided no other thread of this process
+    takes it meanwhile (``build-data`` runs no other thread; a caller's thread that does not block
+    SIGINT would have it discarded). Main thread only; elsewhere a no-op."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # its start unblocks SIGINT (Python 3.11): start it before the block
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,11 +70,21 @@ def _build(plan, out: Path, cfg, workers: int, skip_bad: bool, resume: bool, ove
 
     from osma_bench.data.build import run_build
 
+    # No refresh thread: a Ctrl-C must reach the main thread, also while the decoding processes start
+    # (osma_bench.data.build._sigint_deferred); the bar is redrawn from the progress callback instead.
     with Progress(TextColumn("building {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console, transient=True) as bar:
+                  TimeRemainingColumn(), console=console, transient=True, auto_refresh=False) as bar:
         task = bar.add_task(escape(out.name), total=len(plan.items))
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done)
+            if time.monotonic() - last[0] >= 0.1 or done == total:
+                last[0] = time.monotonic()
+                bar.refresh()
+
         return run_build(plan, out, cfg, workers=workers, skip_bad=skip_bad, resume=resume,
-                         overwrite=overwrite, progress=lambda done, total: bar.update(task, completed=done))
+                         overwrite=overwrite, progress=progress)
 
 
 def _summary(root: Path) -> None:

@@ -112,7 +112,7 @@ def test_ctrl_c_of_a_build_with_worker_processes_is_one_line_no_hang(tmp_path):
     deadline = time.monotonic() + 120
     while not (tmp_path / "ds.partial" / "progress.json").is_file() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # lands while the decoding processes start: deferred, not lost
     try:
         _, err = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:
