@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from osma_bench.errors import OsmaError
+from osma_bench.errors import Interrupted, OsmaError
 from osma_bench.harness.threads import prefer_passive_wait
 
 prefer_passive_wait()  # OpenMP reads it when torch is loaded: before any command imports torch
@@ -77,7 +77,8 @@ def completion_command(shell: str = typer.Argument(..., metavar="SHELL", help="b
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the CLI, turning OsmaError into one clear line and exit 2.
 
-    Usage errors (unknown option, missing argument) are reported by typer itself, exit 2.
+    Usage errors (unknown option, missing argument) are reported by typer itself, exit 2. An OSError
+    that reaches here (a file system problem) is one ``error:`` line naming the path, exit 2.
     """
     from typer.main import get_command
 
@@ -87,13 +88,28 @@ def main(argv: list[str] | None = None) -> int:
         use_words(get_command(app))(args=argv, prog_name=PROG)
     except OsmaError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 130 if isinstance(exc, Interrupted) else 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a file system problem no layer above turned into an OsmaError
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
     except SystemExit as exc:
+        if exc.code == 130:  # typer's answer to a Ctrl-C it caught itself: say so
+            print("error: interrupted", file=sys.stderr)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError: the path it concerns and what went wrong (a full disk says so)."""
+    from osma_bench.io import disk_full_error, is_disk_full
+
+    if is_disk_full(exc) and exc.filename:
+        return str(disk_full_error(exc.filename))
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}".replace("\n", " ")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from osma_bench.errors import OsmaError
 
 
 @contextmanager
@@ -17,7 +22,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success rename it onto ``target``.
 
     On any exception the temporary file is removed and ``target`` is left as it was, so a reader
-    never sees a half-written file.
+    never sees a half-written file; a full disk becomes one :class:`OsmaError` naming ``target``.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -30,6 +35,12 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
+    except Exception as exc:
+        if is_disk_full(exc):
+            tmp_path.unlink(missing_ok=True)
+            raise disk_full_error(target, removed=f"the partial file was removed, {target.name} is as it "
+                                                  "was") from None
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -58,6 +69,45 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise OsmaError(f"{path}: not valid JSON ({exc})") from None
+
+
+#: errno values that mean the file system has no room left (ENOSPC, EDQUOT).
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (an OSError, or h5py's error that only carries the text) means a full disk."""
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "errno = 28" in text or "Disk quota exceeded" in text
+
+
+def disk_full_error(path: str | os.PathLike, needed_bytes: int | None = None, removed: str = "") -> OsmaError:
+    """The one-line error for a full disk while writing ``path`` (space free now, space needed if known)."""
+    from osma_bench.errors import OsmaError
+
+    path = Path(path)
+    probe = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    try:
+        free = f"{shutil.disk_usage(probe).free / 2**20:.1f} MiB free there now"
+    except OSError:
+        free = "free space unknown"
+    need = f", about {needed_bytes / 2**20:.1f} MiB needed" if needed_bytes else ""
+    done = f"; {removed}" if removed else ""
+    return OsmaError(f"{path}: no space left on device ({free}{need}){done}; free some space and rerun")
+
+
+def ensure_room(path: str | os.PathLike, nbytes: int, removed: str = "") -> None:
+    """OsmaError (a full disk, naming ``path``) unless the file system of ``path`` has ``nbytes`` free.
+
+    For writers that cannot recover from a failed write themselves (HDF5 flushes lazily and a
+    write that fails inside its caches can bring the interpreter down).
+    """
+    path = Path(path)
+    probe = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if shutil.disk_usage(probe).free < nbytes:
+        raise disk_full_error(path, nbytes, removed)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

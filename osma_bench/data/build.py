@@ -15,8 +15,10 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import numpy as np
 
 from osma_bench.data.preprocess import PreprocessConfig, process_item
 from osma_bench.data.store import DatasetWriter, partial_dir
-from osma_bench.errors import OsmaError
+from osma_bench.errors import Interrupted, OsmaError
 from osma_bench.protocol import KNOWN_PARTITIONS, OUT_PARTITIONS
 
 BATCH = 64
@@ -106,17 +108,59 @@ def _results(
             yield process_item((path, cfg))
         return
     slots = threading.BoundedSemaphore(workers * 64)
+    stop = threading.Event()
 
     def feed() -> Iterator[tuple[str, PreprocessConfig]]:
         for path in paths:
             slots.acquire()
+            if stop.is_set():
+                return
             yield path, cfg
 
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers) as pool:
-        for result in pool.imap(process_item, feed(), chunksize=8):
-            slots.release()
-            yield result
+    with _sigint_deferred():  # the workers start (and import) with Ctrl-C blocked: the main process reports it
+        pool = ctx.Pool(workers, initializer=_ignore_sigint)
+    with pool:
+        try:
+            for result in pool.imap(process_item, feed(), chunksize=8):
+                slots.release()
+                yield result
+        finally:  # abandoned early (Ctrl-C, an error): unblock the feeding thread so the pool can stop
+            stop.set()
+            try:
+                for _ in range(workers * 64):
+                    slots.release()
+            except ValueError:
+                pass
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Processes started meanwhile begin with SIGINT ignored (a disposition survives exec; the
+    signal mask does not), so they cannot die of a Ctrl-C while they import; in this process a
+    Ctrl-C meanwhile stays pending (Linux keeps a blocked signal pending even while ignored) and
+    arrives as KeyboardInterrupt when the block ends, provided no other thread of this process
+    takes it meanwhile (``build-data`` runs no other thread; a caller's thread that does not block
+    SIGINT would have it discarded). Main thread only; elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # its start unblocks SIGINT (Python 3.11): start it before the block
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _ignore_sigint() -> None:
+    """In each decoding process: leave Ctrl-C to the main process, which stops the pool and says
+    once what was kept (else every worker prints its own KeyboardInterrupt traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_build(
@@ -135,25 +179,28 @@ def run_build(
     ``progress(done, total)`` is called as images are processed.
     """
     bad = precheck(plan)
-    if (bad or plan.problems) and not skip_bad:
-        lines = [f"{w}: {r}" for w, r in plan.problems] + [f"{p}: {r}" for p, r in bad.items()]
-        raise OsmaError(_problem_message(
-            f"{len(lines)} problem(s) in the inputs (pass --skip-bad to build without them); no dataset written:",
-            lines))
-    writer = DatasetWriter(
-        out_dir, plan.name, cfg.size, plan.classes, shard_size=shard_size, build_info=plan.build_info,
-        resume=resume, preprocessing=cfg.card(), overwrite=overwrite,
-        plan_fingerprint=plan.fingerprint(cfg, skip_bad),
-    )
-    state = writer.resumed_state or {}
-    start = int(state.get("next_item", 0))
-    skipped: dict[str, str] = dict(state.get("skipped", {}))
-    if writer.num_images == 0:
-        start, skipped = 0, {}
-    todo = plan.items[start:]
-    paths = [str(plan.root / it.path) for it in todo]
-    decode_problems: dict[str, str] = {}
+    # With problems already known and no --skip-bad, nothing is written: every input is still
+    # decoded and the splits checked for shared content, so one refusal names every bad input.
+    scan_only = bool(bad or plan.problems) and not skip_bad
     try:
+        writer = None if scan_only else DatasetWriter(
+            out_dir, plan.name, cfg.size, plan.classes, shard_size=shard_size, build_info=plan.build_info,
+            resume=resume, preprocessing=cfg.card(), overwrite=overwrite,
+            plan_fingerprint=plan.fingerprint(cfg, skip_bad),
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(f"build of {out_dir} interrupted while it started; no image was stored: rerun the same "
+                          "command") from None
+    try:
+        state = (writer.resumed_state if writer is not None else None) or {}
+        start = int(state.get("next_item", 0))
+        skipped: dict[str, str] = dict(state.get("skipped", {}))
+        if writer is None or writer.num_images == 0:
+            start, skipped = 0, {}
+        todo = plan.items[start:]
+        paths = [str(plan.root / it.path) for it in todo]
+        decode_problems: dict[str, str] = {}
+        content: dict[str, bytes] = {}  # path -> SHA-256 of every decoded image (for the refusal's leakage check)
         results = _results([p for p, it in zip(paths, todo, strict=True) if it.path not in bad], cfg, workers)
         batch: list[tuple[Item, np.ndarray, dict]] = []
         for pos, item in enumerate(todo):
@@ -165,10 +212,11 @@ def run_build(
                     decode_problems[item.path] = meta
                     skipped[item.path] = meta
                 else:
+                    content[item.path] = str(meta["sha256"]).encode()
                     batch.append((item, pixels, meta))
-            room = shard_size - writer.num_images % shard_size
+            room = shard_size - (writer.num_images if writer is not None else 0) % shard_size
             if batch and (len(batch) >= min(BATCH, room) or pos == len(todo) - 1):
-                if decode_problems and not skip_bad:
+                if writer is None or (decode_problems and not skip_bad):
                     batch = []  # keep scanning to report every problem, write nothing more
                 else:
                     writer.progress_state = {"next_item": start + pos + 1, "skipped": skipped}
@@ -176,15 +224,33 @@ def run_build(
                     batch = []
             if progress is not None:
                 progress(start + pos + 1, len(plan.items))
+    except KeyboardInterrupt:
+        if writer is None:
+            raise Interrupted(f"check of the inputs for {out_dir} interrupted; nothing was written: rerun the same "
+                              "command") from None
+        writer.abort()
+        raise Interrupted(
+            f"build of {out_dir} interrupted: {writer.kept_images} of {len(plan.items)} images "
+            f"are stored in complete shards in {partial_dir(out_dir)}; rerun the same command with --resume to "
+            "continue from there") from None
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         raise
-    if decode_problems and not skip_bad:
-        writer.abort()
-        shutil.rmtree(partial_dir(out_dir), ignore_errors=True)
-        lines = [f"{p}: {r}" for p, r in decode_problems.items()]
+    if (scan_only or decode_problems) and not skip_bad:
+        if writer is not None:
+            writer.abort()
+            shutil.rmtree(partial_dir(out_dir), ignore_errors=True)
+        lines = [f"{w}: {r}" for w, r in plan.problems] + [f"{p}: {r}" for p, r in bad.items()]
+        lines += [f"{p}: {r}" for p, r in decode_problems.items()]
+        if start == 0:  # content of every input is known: the splits' shared content too
+            index_of = {path: i for i, path in enumerate(content)}
+            sha = np.asarray(list(content.values()), dtype="S64")
+            for k, split in sorted(plan.splits.items()):
+                lines += _split_partitions(k, split, index_of, sha, {})[1]
         raise OsmaError(_problem_message(
-            f"{len(lines)} bad image(s) (pass --skip-bad to build without them); no dataset written:", lines))
+            f"{len(lines)} problem(s) in the inputs (pass --skip-bad to build without them); no dataset written:",
+            lines))
 
     stored = [it.path for it in plan.items if it.path not in skipped]
     index_of = {path: i for i, path in enumerate(stored)}
@@ -192,7 +258,13 @@ def run_build(
     for where, reason in plan.problems:
         skipped.setdefault(where, reason)
     for k, split in sorted(plan.splits.items()):
-        partitions = _split_partitions(k, split, index_of, sha, skipped, skip_bad)
+        partitions, clashes = _split_partitions(k, split, index_of, sha, skipped)
+        if clashes and not skip_bad:
+            writer.abort()
+            shutil.rmtree(partial_dir(out_dir), ignore_errors=True)
+            raise OsmaError(_problem_message(
+                f"{len(clashes)} image(s) share content across partitions of one split (pass --skip-bad to drop "
+                "the later copies); no dataset written:", clashes))
         writer.add_split(k, split["known"], split["unknown"], partitions)
     skipped_list = [{"path": p, "reason": r} for p, r in skipped.items()]
     return writer.finalize(plan.extra_card, skipped=skipped_list)
@@ -212,11 +284,11 @@ def _write_batch(writer: DatasetWriter, batch: list[tuple[Item, np.ndarray, dict
 
 
 def _split_partitions(k: int, split: dict, index_of: dict[str, int], sha: np.ndarray,
-                      skipped: dict[str, str], skip_bad: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Partitions of one split as store indices; refuses (or with skip_bad drops) shared content.
-
-    Content (SHA-256) may repeat inside one partition but not across train, val, test and the
-    unknown groups; with ``skip_bad`` the later copy (in that order) is dropped and recorded.
+                      skipped: dict[str, str]) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
+    """Partitions of one split as store indices, and one line per image whose content (SHA-256) is
+    already in another partition of the split: the later copy (in the order train, val, test,
+    unknown groups) is left out and recorded in ``skipped``; the caller refuses the build unless
+    ``--skip-bad``. Content may repeat inside one partition.
     """
     paths = {i: p for p, i in index_of.items()}
     owner: dict[bytes, tuple[str, int]] = {}
@@ -239,13 +311,9 @@ def _split_partitions(k: int, split: dict, index_of: dict[str, int], sha: np.nda
                 continue
             kept.append((idx, label))
         partitions[name] = (np.asarray([i for i, _ in kept], np.int64), np.asarray([lab for _, lab in kept], np.int64))
-    if clashes and not skip_bad:
-        raise OsmaError(_problem_message(
-            f"{len(clashes)} image(s) share content across partitions of one split (pass --skip-bad to drop "
-            "the later copies); no dataset written:", clashes))
     if "out" in split["partitions"]:
         in_groups = {int(i) for p in OUT_PARTITIONS if p in partitions for i in partitions[p][0]}
         pairs = [(index_of[p], lab) for p, lab in split["partitions"]["out"]
                  if p in index_of and index_of[p] in in_groups]
         partitions["out"] = (np.asarray([i for i, _ in pairs], np.int64), np.asarray([lab for _, lab in pairs], np.int64))
-    return partitions
+    return partitions, clashes

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import shlex
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
-from osma_bench.errors import OsmaError
+from osma_bench.errors import Interrupted, OsmaError
 
 build_data_app = typer.Typer(
     help="Build a dataset into the HDF5 store (POSE protocol, a custom manifest, or the embedded mini).",
@@ -41,22 +44,53 @@ def _config(size: int, normalize: str | None, allow_upscale: bool):
         raise OsmaError(str(exc)) from None
 
 
+@contextmanager
+def _interrupt_means_nothing_written(out: Path) -> Iterator[None]:
+    """Ctrl-C while the inputs are read and planned: one line, exit status 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(f"build of {out} interrupted before anything was written; rerun the same command") from None
+
+
 def _run(plan, out: Path, cfg, workers: int, skip_bad: bool, resume: bool, overwrite: bool) -> None:
     from rich.console import Console
-
-    from osma_bench.data.audit import audit_dataset, format_audit
-    from osma_bench.data.build import run_build
-    from osma_bench.data.reader import load_card
-    from osma_bench.phases import PhaseProgress
 
     if workers < 1:
         raise OsmaError(f"--workers must be at least 1, got {workers}")
     console = Console(stderr=True)
-    stage = f"building {out.name}"
-    with PhaseProgress(console) as progress:  # a bar on a terminal, lines elsewhere
-        progress.update(stage, 0, len(plan.items))
-        root = run_build(plan, out, cfg, workers=workers, skip_bad=skip_bad, resume=resume,
-                         overwrite=overwrite, progress=lambda done, total: progress.update(stage, done, total))
+    with _interrupt_means_nothing_written(out):  # once writing has started, run_build says what is kept
+        root = _build(plan, out, cfg, workers, skip_bad, resume, overwrite, console)
+    _summary(root)
+
+
+def _build(plan, out: Path, cfg, workers: int, skip_bad: bool, resume: bool, overwrite: bool, console) -> Path:
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from osma_bench.data.build import run_build
+
+    # No refresh thread: a Ctrl-C must reach the main thread, also while the decoding processes start
+    # (osma_bench.data.build._sigint_deferred); the bar is redrawn from the progress callback instead.
+    with Progress(TextColumn("building {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console, transient=True, auto_refresh=False) as bar:
+        task = bar.add_task(escape(out.name), total=len(plan.items))
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done)
+            if time.monotonic() - last[0] >= 0.1 or done == total:
+                last[0] = time.monotonic()
+                bar.refresh()
+
+        return run_build(plan, out, cfg, workers=workers, skip_bad=skip_bad, resume=resume,
+                         overwrite=overwrite, progress=progress)
+
+
+def _summary(root: Path) -> None:
+    from osma_bench.data.audit import audit_dataset, format_audit
+    from osma_bench.data.reader import load_card
+
     card = load_card(root)
     print(f"wrote {root}: {card['num_images']} images, {len(card['classes'])} classes, "
           f"splits {', '.join(card['splits'])}; content sha256 {card['content_sha256'][:16]}")
@@ -87,8 +121,9 @@ def build_pose(
     from osma_bench.data.pose import load_protocol, pose_plan
 
     cfg = _config(size, normalize, allow_upscale)
-    plan = pose_plan(root, annotations, _parse_splits(splits), load_protocol(protocol), name=out.name,
-                     command=_command_line())
+    with _interrupt_means_nothing_written(out):
+        plan = pose_plan(root, annotations, _parse_splits(splits), load_protocol(protocol), name=out.name,
+                         command=_command_line())
     _run(plan, out, cfg, workers, skip_bad, resume, overwrite)
 
 
@@ -112,7 +147,8 @@ def build_custom(
     image_size = size or int(spec.get("image_size", 128))
     cfg = _config(image_size, normalize if normalize is not None else spec.get("normalize"), allow_upscale)
     out = out or Path("datasets") / spec["name"]
-    plan = manifest_plan(spec, manifest, command=_command_line(), name=out.name)
+    with _interrupt_means_nothing_written(out):
+        plan = manifest_plan(spec, manifest, command=_command_line(), name=out.name)
     _run(plan, out, cfg, workers, skip_bad, resume, overwrite)
 
 

@@ -15,43 +15,70 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from osma_bench.data.build import BuildPlan, Item
+from osma_bench.data.card import MAX_IMAGE_SIZE
+from osma_bench.data.yamlfile import load_yaml
 from osma_bench.errors import OsmaError
 from osma_bench.protocol import UNKNOWN_GROUPS
+from osma_bench.validate import Fields
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 SOURCE_KEYS = {"name", "class", "path", "real", "architecture", "seed", "training_data"}
 TOP_KEYS = {"name", "root", "image_size", "seed", "normalize", "counts", "sources", "splits", "description"}
+#: Largest per-class count a manifest may ask for.
+MAX_COUNT = 10_000_000
 
 
 def load_manifest(path: str | os.PathLike) -> dict:
-    """Read and check a manifest; errors name the file and the entry."""
+    """Read and check a manifest (bounded, strict YAML; typed fields); errors name the file and entry."""
     path = Path(path)
-    if not path.is_file():
-        raise OsmaError(f"{path}: manifest not found")
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise OsmaError(f"{path}: not valid YAML ({exc})") from None
+    spec = load_yaml(path, "manifest")
     if not isinstance(spec, dict):
         raise OsmaError(f"{path}: a manifest is a mapping with name, sources, counts and splits")
-    unknown_keys = set(spec) - TOP_KEYS
+    unknown_keys = {str(k) for k in spec} - TOP_KEYS
     if unknown_keys:
         raise OsmaError(f"{path}: unknown key(s) {sorted(unknown_keys)}")
     for key in ("name", "sources", "splits", "counts"):
         if key not in spec:
             raise OsmaError(f"{path}: missing {key!r}")
-    for i, src in enumerate(spec["sources"]):
+    f = Fields(path)
+    f.name(spec["name"], "name")
+    if "root" in spec:
+        f.string(spec["root"], "root")
+    if "image_size" in spec:
+        f.integer(spec["image_size"], "image_size", 1, MAX_IMAGE_SIZE)
+    if "seed" in spec:
+        f.integer(spec["seed"], "seed", 0, 2**63 - 1)
+    for key in ("normalize", "description"):
+        if spec.get(key) is not None:
+            f.string(spec[key], key)
+    for i, src in enumerate(f.seq(spec["sources"], "sources", 1)):
+        where = f"sources[{i}]"
         if not isinstance(src, dict) or "class" not in src or "path" not in src:
             raise OsmaError(f"{path}: sources[{i}] needs 'class' and 'path'")
-        extra = set(src) - SOURCE_KEYS
+        extra = {str(k) for k in src} - SOURCE_KEYS
         if extra:
             raise OsmaError(f"{path}: sources[{i}] has unknown key(s) {sorted(extra)}")
+        for key in ("class", "path", "name"):
+            if key in src:
+                f.string(src[key], f"{where}.{key}")
+        if "real" in src and not isinstance(src["real"], bool):
+            raise f.fail(f"{where}.real", "true or false", src["real"])
+        if src.get("seed") is not None:
+            f.integer(src["seed"], f"{where}.seed")
+        for key in ("architecture", "training_data"):
+            if src.get(key) is not None:
+                f.string(src[key], f"{where}.{key}")
     _counts(spec["counts"], f"{path}: counts")
-    if not isinstance(spec["splits"], list) or not spec["splits"]:
-        raise OsmaError(f"{path}: 'splits' must be a non-empty list")
+    for k, split in enumerate(f.seq(spec["splits"], "splits", 1)):
+        where = f"splits[{k}]"
+        f.mapping(split, where)
+        f.strings(f.key(split, "known", where), f"{where}.known", 1)
+        groups = split.get("unknown") or {}
+        f.mapping(groups, f"{where}.unknown")
+        for g, members in groups.items():
+            f.strings(members, f"{where}.unknown.{g}")
     return spec
 
 
@@ -62,24 +89,55 @@ def _counts(value, where: str) -> dict[str, int]:
     for k, v in value.items():
         if k not in ("train", "val", "test", "unknown"):
             raise OsmaError(f"{where}: unknown key {k!r}")
-        if not isinstance(v, int) or v < 0:
-            raise OsmaError(f"{where}.{k}: must be a non-negative integer")
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_COUNT:
+            raise OsmaError(f"{where}.{k}: must be an integer from 0 to {MAX_COUNT}, got {v!r}")
         out[k] = v
     out.setdefault("unknown", out["test"])
     return out
 
 
-def _files(root: Path, pattern: str, where: str) -> list[str]:
+def _files(root: Path, pattern: str, where: str, problems: list[tuple[str, str]]) -> list[str]:
+    """Image files of one source (a folder, searched recursively, or a glob under ``root``).
+
+    Adds to ``problems`` (and leaves out) what cannot become a stored image: a symlink loop or a
+    dangling link, a file name that is not valid UTF-8, or a pattern that matches nothing.
+    """
     if os.path.isabs(pattern) or ".." in Path(pattern).parts:
         raise OsmaError(f"{where}: path {pattern!r} must stay under the manifest root {root}")
     target = root / pattern
     if target.is_dir():
-        found = [p for p in target.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        candidates = [p for p in _walk(target, problems)
+                      if p.suffix.lower() in IMAGE_SUFFIXES or (p.is_symlink() and not p.exists())]
     else:
-        found = [p for p in root.glob(pattern) if p.is_file()]
+        candidates = list(root.glob(pattern))
+    found = []
+    for p in candidates:
+        rel = p.relative_to(root).as_posix()
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            problems.append((os.fsencode(rel).decode("utf-8", "backslashreplace"),
+                             "file name is not valid UTF-8; rename the file"))
+            continue
+        if p.is_symlink() and not p.exists():
+            problems.append((rel, "symbolic link that leads nowhere (a loop or a missing target)"))
+            continue
+        if p.is_file():
+            found.append(rel)
     if not found:
-        raise OsmaError(f"{where}: no files match {pattern!r} under {root}")
-    return sorted(p.relative_to(root).as_posix() for p in found)
+        problems.append((where, f"no files match {pattern!r} under {root}"))
+    return sorted(found)
+
+
+def _walk(folder: Path, problems: list[tuple[str, str]]) -> list[Path]:
+    """Every entry under ``folder`` (symbolic links to folders are not followed: no loops)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False,
+                                                onerror=lambda e: problems.append((str(e.filename), e.strerror))):
+        base = Path(dirpath)
+        out.extend(base / name for name in filenames)
+        out.extend(base / name for name in dirnames if (base / name).is_symlink())
+    return out
 
 
 def _rng(seed: int, k: int, name: str) -> np.random.Generator:
@@ -101,6 +159,7 @@ def manifest_plan(spec: dict, manifest_path: str | os.PathLike, command: str = "
     class_files: dict[str, list[str]] = {}
     owner: dict[str, str] = {}
     source_class: dict[str, str] = {}
+    input_problems: list[tuple[str, str]] = []
     for i, src in enumerate(spec["sources"]):
         where = f"{manifest_path}: sources[{i}] ({src['class']})"
         cls = str(src["class"])
@@ -116,7 +175,7 @@ def manifest_plan(spec: dict, manifest_path: str | os.PathLike, command: str = "
             raise OsmaError(f"{where}: class {cls!r} is both real and fake")
         else:
             classes[class_id[cls]]["source"] += f", {src['path']}"
-        files = _files(root, str(src["path"]), where)
+        files = _files(root, str(src["path"]), where, input_problems)
         for f in files:
             if f in owner:
                 raise OsmaError(f"{where}: {f} is also matched by source {owner[f]!r}")
@@ -124,6 +183,14 @@ def manifest_plan(spec: dict, manifest_path: str | os.PathLike, command: str = "
         source_files[sname] = files
         source_class[sname] = cls
         class_files.setdefault(cls, []).extend(files)
+
+
+    def short(message: str) -> None:
+        """A class with too few images: a consequence of the input problems when there are some
+        (listed with them by the build), else the manifest's own error."""
+        if not input_problems:
+            raise OsmaError(message)
+        input_problems.append((message.split(": ", 1)[0], message.split(": ", 1)[1]))
 
     plan_splits: dict[int, dict] = {}
     unseen_real_files: set[str] = set()
@@ -159,8 +226,8 @@ def manifest_plan(spec: dict, manifest_path: str | os.PathLike, command: str = "
             need = counts["train"] + counts["val"] + counts["test"]
             files = pooled[cls]
             if len(files) < need:
-                raise OsmaError(f"{where}: class {cls!r} has {len(files)} image(s), needs {need} "
-                                f"(train {counts['train']} + val {counts['val']} + test {counts['test']})")
+                short(f"{where}: class {cls!r} has {len(files)} image(s), needs {need} "
+                      f"(train {counts['train']} + val {counts['val']} + test {counts['test']})")
             order = [files[i] for i in _rng(seed, k, cls).permutation(len(files))[:need]]
             cuts = np.cumsum([0, counts["train"], counts["val"], counts["test"]])
             for part, lo, hi in zip(("train", "val", "test"), cuts[:-1], cuts[1:], strict=True):
@@ -177,7 +244,7 @@ def manifest_plan(spec: dict, manifest_path: str | os.PathLike, command: str = "
             for label, cls in enumerate(unknown[g]):
                 files = class_files[cls]
                 if len(files) < counts["unknown"]:
-                    raise OsmaError(f"{where}: unknown class {cls!r} has {len(files)} image(s), needs {counts['unknown']}")
+                    short(f"{where}: unknown class {cls!r} has {len(files)} image(s), needs {counts['unknown']}")
                 part.extend((files[i], label) for i in _rng(seed, k, cls).permutation(len(files))[:counts["unknown"]])
         for lines in partitions.values():
             selected.update(f for f, _ in lines)
@@ -189,6 +256,6 @@ def manifest_plan(spec: dict, manifest_path: str | os.PathLike, command: str = "
         name=name or str(spec["name"]), root=root, classes=classes, items=items, splits=plan_splits,
         build_info={"command": command, "builder": "custom", "seed": seed,
                     "sources": {"manifest": str(manifest_path), "root": str(root)}},
-        extra_card={"manifest": spec},
+        extra_card={"manifest": spec}, problems=input_problems,
     )
 

@@ -11,14 +11,16 @@ reported together.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-import yaml
-
 from osma_bench.data.build import BuildPlan, Item
+from osma_bench.data.yamlfile import load_yaml
 from osma_bench.errors import OsmaError
 from osma_bench.protocol import ALL_PARTITIONS, UNKNOWN_GROUPS
+from osma_bench.validate import Fields
 
+_LABEL = re.compile(r"-?[0-9]+")
 DEFAULT_PROTOCOL = Path(__file__).resolve().parents[2] / "datasets" / "pose.yaml"
 
 
@@ -27,13 +29,19 @@ def load_protocol(path: str | os.PathLike | None = None) -> dict:
     path = Path(path) if path is not None else DEFAULT_PROTOCOL
     if not path.is_file():
         raise OsmaError(f"{path}: protocol file not found (pass --protocol datasets/pose.yaml from the repository)")
-    try:
-        proto = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise OsmaError(f"{path}: not valid YAML ({exc})") from None
+    proto = load_yaml(path, "protocol file")
     for key in ("classes", "splits", "annotation_files"):
         if not isinstance(proto, dict) or key not in proto:
             raise OsmaError(f"{path}: missing {key!r}")
+    f = Fields(path)
+    for i, cls in enumerate(f.seq(proto["classes"], "classes", 1)):
+        f.string(f.key(cls, "name", f"classes[{i}]"), f"classes[{i}].name")
+    for k, spec in f.mapping(proto["splits"], "splits").items():
+        f.strings(f.key(spec, "known", f"splits.{k}"), f"splits.{k}.known", 1)
+        for g in UNKNOWN_GROUPS:
+            f.strings(f.key(spec, f"unknown_{g}", f"splits.{k}"), f"splits.{k}.unknown_{g}")
+    for part, template in f.mapping(proto["annotation_files"], "annotation_files").items():
+        f.string(template, f"annotation_files.{part}")
     return proto
 
 
@@ -58,26 +66,33 @@ def read_annotation_file(path: Path, num_labels: int, problems: list[tuple[str, 
     """``(path, label)`` pairs of one file; bad lines are added to ``problems`` and left out."""
     pairs: list[tuple[str, int]] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            text = line.strip()
-            if not text:
-                continue
-            where = f"{path}:{lineno}"
-            fields = text.split("\t")
-            if len(fields) != 2 or not fields[0] or not fields[1].strip().lstrip("-").isdigit():
-                problems.append((where, f"malformed annotation line {text[:80]!r} (expected PATH<TAB>LABEL)"))
-                continue
-            label = int(fields[1])
-            if not 0 <= label < num_labels:
-                problems.append((where, f"label {label} outside the class list (0..{num_labels - 1})"))
-                continue
-            image = clean_path(fields[0])
-            if image in seen:
-                problems.append((where, f"{image} listed twice (first on line {seen[image]})"))
-                continue
-            seen[image] = lineno
-            pairs.append((image, label))
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (editors on Windows write one)
+        raw = raw[3:]
+    for lineno, line_bytes in enumerate(raw.splitlines(), 1):
+        where = f"{path}:{lineno}"
+        try:
+            line = line_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append((where, f"not UTF-8 text (byte {exc.start}: {line_bytes[exc.start:exc.start + 1]!r})"))
+            continue
+        text = line.strip()
+        if not text:
+            continue
+        fields = text.split("\t")
+        if len(fields) != 2 or not fields[0] or not _LABEL.fullmatch(fields[1].strip()):
+            problems.append((where, f"malformed annotation line {text[:80]!r} (expected PATH<TAB>LABEL)"))
+            continue
+        label = int(fields[1])
+        if not 0 <= label < num_labels:
+            problems.append((where, f"label {label} outside the class list (0..{num_labels - 1})"))
+            continue
+        image = clean_path(fields[0])
+        if image in seen:
+            problems.append((where, f"{image} listed twice (first on line {seen[image]})"))
+            continue
+        seen[image] = lineno
+        pairs.append((image, label))
     return pairs
 
 
@@ -134,6 +149,9 @@ def pose_plan(
                 elif previous[0] != class_id[cls]:
                     problems.append((f"{path}", f"{image} is {cls} here but {classes[previous[0]]['name']} "
                                                 f"in {previous[1]}"))
+        if "out" in partitions and all(f"out_{g}" in partitions for g in UNKNOWN_GROUPS):
+            out_file = ann_dir / protocol["annotation_files"]["out"].format(k=k)
+            problems.extend(_out_consistency(k, partitions, unknown, out_file))
         plan_splits[k] = {"known": known, "unknown": unknown, "partitions": partitions}
     if missing:
         raise OsmaError("annotation file(s) not found:\n" + "\n".join(f"  {m}" for m in missing))
@@ -149,3 +167,21 @@ def pose_plan(
                     "real_sources": protocol.get("real_sources", []),
                     "unseen_real_prefixes": unseen_prefixes},
     )
+
+
+def _out_consistency(k: int, partitions: dict, unknown: dict[str, list[str]], out_path: Path) -> list[tuple[str, str]]:
+    """Problems where the all-unknowns list (``out``) is not exactly the per-group lists together
+    (labels offset into seed + arch + dataset): an image it adds, omits or labels otherwise."""
+    offsets = {g: sum(len(unknown[h]) for h in UNKNOWN_GROUPS[:i]) for i, g in enumerate(UNKNOWN_GROUPS)}
+    expected = {img: lab + offsets[g] for g in UNKNOWN_GROUPS for img, lab in partitions[f"out_{g}"]}
+    listed = dict(partitions["out"])
+    problems = []
+    for img in sorted(set(listed) - set(expected)):
+        problems.append((str(out_path), f"split {k}: {img} is not in any per-group unknown list"))
+    for img in sorted(set(expected) - set(listed)):
+        problems.append((str(out_path), f"split {k}: {img} of a per-group unknown list is missing here"))
+    for img in sorted(set(listed) & set(expected)):
+        if listed[img] != expected[img]:
+            problems.append((str(out_path), f"split {k}: {img} has label {listed[img]} here but "
+                                            f"{expected[img]} in its per-group list"))
+    return problems

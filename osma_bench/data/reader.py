@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,29 +11,21 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from osma_bench.data.store import CARD_FILE, SCHEMA_VERSION
+from osma_bench.data.card import split_class_lists, validate_card
+from osma_bench.data.store import CARD_FILE
 from osma_bench.errors import OsmaError
 from osma_bench.io import read_json
 from osma_bench.protocol import ALL_PARTITIONS, KNOWN_PARTITIONS, UNKNOWN_GROUPS
 
 
 def load_card(root: str | os.PathLike) -> dict:
-    """Read and minimally check ``<root>/dataset.json``."""
+    """Read ``<root>/dataset.json`` and check it against the card schema (:mod:`osma_bench.data.card`)."""
     root = Path(root)
     if not root.is_dir():
         raise OsmaError(f"{root}: dataset folder not found")
     if not (root / CARD_FILE).is_file():
         raise OsmaError(f"{root}: not a dataset folder (no {CARD_FILE}; build one with osma-bench build-data)")
-    card = read_json(root / CARD_FILE)
-    if not isinstance(card, dict) or card.get("schema_version") != SCHEMA_VERSION:
-        raise OsmaError(
-            f"{root / CARD_FILE}: schema_version {card.get('schema_version') if isinstance(card, dict) else None}"
-            f" is not supported (expected {SCHEMA_VERSION})"
-        )
-    for key in ("image_size", "classes", "shards", "splits", "num_images"):
-        if key not in card:
-            raise OsmaError(f"{root / CARD_FILE}: missing key {key!r}")
-    return card
+    return validate_card(read_json(root / CARD_FILE), root / CARD_FILE)
 
 
 @dataclass
@@ -69,8 +60,7 @@ def read_split(root: str | os.PathLike, k: int) -> SplitInfo:
             have = sorted(fh.keys(), key=lambda s: int(s[5:]) if s[5:].isdigit() else 0)
             raise OsmaError(f"{root}: no split {k} (the dataset has {', '.join(have) or 'none'})")
         grp = fh[name]
-        known = json.loads(grp.attrs["known_classes"])
-        unknown = {g: json.loads(grp.attrs[f"unknown_{g}"]) for g in UNKNOWN_GROUPS}
+        known, unknown = split_class_lists(grp.attrs, path, int(k))
         parts = {
             p: (grp[p]["index"][:].astype(np.int64), grp[p]["label"][:].astype(np.int64))
             for p in grp.keys()

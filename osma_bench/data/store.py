@@ -27,16 +27,21 @@ import h5py
 import numpy as np
 
 from osma_bench.errors import OsmaError
-from osma_bench.io import sha256_file, write_json, write_text
+from osma_bench.io import disk_full_error, ensure_room, is_disk_full, sha256_file, write_json, write_text
 from osma_bench.protocol import ALL_PARTITIONS, KNOWN_PARTITIONS, UNKNOWN_GROUPS
+from osma_bench.validate import safe_name
 
 SCHEMA_VERSION = 1
 CARD_FILE = "dataset.json"
 SPLITS_FILE = "splits.h5"
 PROGRESS_FILE = "progress.json"
+#: Written into ``<out>.partial`` when a build creates it: only a folder holding it is ever deleted.
+PARTIAL_MARKER = ".osma-bench-partial"
 SKIPPED_CSV = "skipped.csv"
 CLASS_KEYS = ("name", "real", "architecture", "seed", "training_data", "source")
 STR_DTYPE = h5py.string_dtype("utf-8")
+#: Free space kept beyond a batch's bytes before HDF5 may write it (metadata, the card, splits.h5).
+ROOM_MARGIN = 4 * 2**20
 
 
 def shard_name(i: int) -> str:
@@ -127,7 +132,7 @@ class DatasetWriter:
             raise OsmaError(f"image_size must be at least 1, got {image_size}")
         self.out_dir = Path(out_dir)
         self.work_dir = partial_dir(self.out_dir)
-        self.name = name
+        self.name = safe_name(name, "dataset name")  # the card's name becomes a folder of every run
         self.image_size = int(image_size)
         self.classes = normalise_classes(classes)
         self.shard_size = int(shard_size)
@@ -148,19 +153,37 @@ class DatasetWriter:
         self._splits: dict[int, _Split] = {}
         self._finalized = False
 
+        if self.work_dir.exists() and not self._made_by_us(self.work_dir):
+            raise OsmaError(f"{self.work_dir}: exists and was not made by an osma-bench build (no {PARTIAL_MARKER}); "
+                            "not deleting it: move it away or choose another --out")
         if resume and (self.work_dir / PROGRESS_FILE).is_file():
             self._resume()
         else:
             if self.work_dir.exists():
                 shutil.rmtree(self.work_dir)
             self.work_dir.mkdir(parents=True)
+            (self.work_dir / PARTIAL_MARKER).write_text("a dataset build in progress (osma-bench); safe to delete\n")
             self._save_progress()
+
+    @staticmethod
+    def _made_by_us(work_dir: Path) -> bool:
+        """Whether ``work_dir`` is a partial folder of an osma-bench build (its marker, or the
+        progress file of builds from before the marker), or an empty folder."""
+        if not work_dir.is_dir():
+            return False
+        return (work_dir / PARTIAL_MARKER).is_file() or (work_dir / PROGRESS_FILE).is_file() or not any(
+            work_dir.iterdir())
 
     # ------------------------------------------------------------------ state
     @property
     def num_images(self) -> int:
         """Images stored so far (after a resume: those kept from the interrupted build)."""
         return sum(s["num_images"] for s in self._shards) + self._open_count
+
+    @property
+    def kept_images(self) -> int:
+        """Images in closed shards: what a ``--resume`` keeps (the open shard is written again)."""
+        return sum(s["num_images"] for s in self._shards)
 
     def sha256_column(self) -> np.ndarray:
         """The ``sha256`` column (``S64``) of every image stored so far, in global index order."""
@@ -220,7 +243,7 @@ class DatasetWriter:
         self._shards = kept
         self.resumed_state = progress.get("state", {}) if kept else {}
         self.progress_state = dict(self.resumed_state)
-        keep = {s["file"] for s in kept} | {PROGRESS_FILE}
+        keep = {s["file"] for s in kept} | {PROGRESS_FILE, PARTIAL_MARKER}
         for path in self.work_dir.iterdir():
             if path.name not in keep:
                 path.unlink() if path.is_file() else shutil.rmtree(path)
@@ -307,16 +330,30 @@ class DatasetWriter:
             "images": images, "class_id": class_id, "sha256": sha, "source_path": list(source_path),
             "orig_format": fmt, "orig_width": width, "orig_height": height, "unseen_real": unseen,
         }
+        try:
+            return self._append(columns, images, class_id, sha, start, n)
+        except OsmaError:
+            raise
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            raise self._disk_full(exc) from None
+
+    def _append(self, columns: dict, images: np.ndarray, class_id: np.ndarray, sha: np.ndarray, start: int,
+                n: int) -> np.ndarray:
         done = 0
         while done < n:
             if self._open is None:
                 self._open = self._open_shard()
             take = min(n - done, self.shard_size - self._open_count)
+            self._ensure_room(take * (images[0].nbytes + 200))
             lo, hi = self._open_count, self._open_count + take
             for key, values in columns.items():
                 ds = self._open[key]
                 ds.resize(hi, axis=0)
                 ds[lo:hi] = values[done : done + take]
+            del ds
+            self._open.flush()  # HDF5 writes lazily; a write error must surface here, not in a destructor
             block = np.ascontiguousarray(images[done : done + take])
             self._pixel_hash.update(block.tobytes())
             self._class_ids.append(class_id[done : done + take].copy())
@@ -419,6 +456,16 @@ class DatasetWriter:
         """
         if self._finalized:
             raise OsmaError("dataset already finalized")
+        try:
+            return self._finalize(extra_card, skipped)
+        except OsmaError:
+            raise
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            raise self._disk_full(exc) from None
+
+    def _finalize(self, extra_card: dict | None, skipped: list[dict] | None) -> Path:
         if self._open is not None and self._open_count:
             self._close_shard()
         elif self._open is not None:
@@ -431,6 +478,7 @@ class DatasetWriter:
             for name, (index, _) in split.partitions.items():
                 if len(index) and (index.min() < 0 or index.max() >= total):
                     raise OsmaError(f"split {k} {name}: image index outside 0..{total - 1}")
+        self._ensure_room(sum(16 * len(i) for sp in self._splits.values() for i, _ in sp.partitions.values()))
         self._write_splits(self.work_dir / SPLITS_FILE)
         skipped = list(skipped or [])
         if skipped:
@@ -440,6 +488,7 @@ class DatasetWriter:
         card.update(extra_card or {})
         write_json(self.work_dir / CARD_FILE, card)
         (self.work_dir / PROGRESS_FILE).unlink()
+        (self.work_dir / PARTIAL_MARKER).unlink(missing_ok=True)
         self._publish()
         self._finalized = True
         return self.out_dir
@@ -488,8 +537,47 @@ class DatasetWriter:
     def abort(self) -> None:
         """Close an open shard file (the partial folder stays for a later --resume)."""
         if self._open is not None:
-            self._open.close()
-            self._open = None
+            self._drop_open_shard(delete=False)
+
+    def _drop_open_shard(self, delete: bool) -> None:
+        """Close the half-written shard even when its file cannot be flushed (a full disk); ``delete``
+        also removes it (it is never kept by a resume anyway)."""
+        fh, self._open = self._open, None
+        if fh is None:
+            return
+        tmp = Path(fh.filename)
+        try:
+            fh.close()
+        except Exception:  # noqa: BLE001 - flushing to a full disk fails; the handle must go regardless
+            try:
+                fh.id.close()  # h5py keeps the file ID otherwise, and tears it down badly at exit
+            except Exception:  # noqa: BLE001
+                pass
+        if delete:
+            tmp.unlink(missing_ok=True)
+
+    def _ensure_room(self, nbytes: int) -> None:
+        """Refuse (cleanly) before HDF5 writes ``nbytes`` into a file system without room for them.
+
+        HDF5 writes cached chunks lazily and a write that fails inside its caches can bring the
+        interpreter down; checking the free space before each batch keeps that from happening.
+        """
+        try:
+            ensure_room(self.work_dir, nbytes + ROOM_MARGIN)
+        except OsmaError:
+            raise self._disk_full(OSError(28, "No space left on device"), nbytes + ROOM_MARGIN) from None
+
+    def _disk_full(self, exc: BaseException, needed: int | None = None) -> OsmaError:
+        """Clean up after a full disk: the half-written shard goes, and so does the partial folder
+        when it holds no closed shard (else those stay for ``--resume``); the one-line error."""
+        self._drop_open_shard(delete=True)
+        if not self._shards:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+            removed = f"removed {self.work_dir}"
+        else:
+            removed = (f"removed the half-written shard; {len(self._shards)} complete shard(s) stay in "
+                       f"{self.work_dir} for --resume (delete that folder to free their space)")
+        return disk_full_error(self.work_dir, needed, removed)
 
 
 def _csv(value: Any) -> str:

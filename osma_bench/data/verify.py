@@ -9,23 +9,22 @@ the content hash.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from osma_bench.data.store import CARD_FILE, SCHEMA_VERSION
-from osma_bench.io import sha256_file
+from osma_bench.data.card import split_class_lists, validate_card
+from osma_bench.data.store import CARD_FILE
+from osma_bench.errors import OsmaError
+from osma_bench.io import read_json, sha256_file
 from osma_bench.protocol import ALL_PARTITIONS, KNOWN_PARTITIONS, OUT_PARTITIONS, UNKNOWN_GROUPS
 
 SHARD_COLUMNS = {
     "class_id": "int32", "sha256": "|S64", "orig_format": "|S8", "orig_width": "int32",
     "orig_height": "int32", "unseen_real": "bool",
 }
-CARD_KEYS = ("schema_version", "name", "image_size", "preprocessing", "classes", "splits", "num_images",
-             "shards", "splits_file", "content_sha256", "build")
 
 
 def verify_dataset(root: str | os.PathLike, content_hash: bool = True) -> list[str]:
@@ -40,14 +39,9 @@ def verify_dataset(root: str | os.PathLike, content_hash: bool = True) -> list[s
     if not card_path.is_file():
         return [f"{root}: not a dataset folder (no {CARD_FILE}; build one with osma-bench build-data)"]
     try:
-        card = json.loads(card_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return [f"{card_path}: not valid JSON ({exc})"]
-    missing = [k for k in CARD_KEYS if k not in card]
-    if missing:
-        return [f"{card_path}: missing key(s) {', '.join(missing)}"]
-    if card["schema_version"] != SCHEMA_VERSION:
-        return [f"{card_path}: schema_version {card['schema_version']} (expected {SCHEMA_VERSION})"]
+        card = validate_card(read_json(card_path), card_path)
+    except OsmaError as exc:
+        return [str(exc)]
 
     size = int(card["image_size"])
     num_classes = len(card["classes"])
@@ -137,8 +131,11 @@ def _check_splits(root: Path, card: dict, total: int, all_sha: np.ndarray,
 def _check_one_split(grp: h5py.Group, k: int, meta: dict, total: int, all_sha: np.ndarray, path: Path,
                      problems: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     where = f"{path} split{k}"
-    known = json.loads(grp.attrs.get("known_classes", "[]"))
-    unknown = {g: json.loads(grp.attrs.get(f"unknown_{g}", "[]")) for g in UNKNOWN_GROUPS}
+    try:
+        known, unknown = split_class_lists(grp.attrs, path, k)
+    except OsmaError as exc:
+        problems.append(str(exc))
+        return {}
     if known != meta["known_classes"] or unknown != {g: meta["unknown"].get(g, []) for g in UNKNOWN_GROUPS}:
         problems.append(f"{where}: class lists differ from the card")
     names = {p: known for p in KNOWN_PARTITIONS}

@@ -67,4 +67,4 @@ def register(app: typer.Typer) -> None:
             table.add_row(r["method"], str(r["k"]), f"{100 * r['purity']:.2f}", f"{100 * r['nmi']:.2f}",
                           f"{100 * r['ari']:.2f}")
         console.print(table)
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", markup=False)

@@ -8,6 +8,9 @@ import typer
 
 from osma_bench.errors import OsmaError
 
+#: Most bootstrap resamples ``eval`` accepts (each one re-sorts every score).
+MAX_BOOTSTRAP = 100_000
+
 
 def _eval(scores: Path, data: Path, split: int, out: Path | None, legacy: bool, bootstrap: int, seed: int,
           profile: str | None = None, protocol: str | None = None) -> Path:
@@ -17,13 +20,22 @@ def _eval(scores: Path, data: Path, split: int, out: Path | None, legacy: bool, 
     from osma_bench.evaluation.evaluate import evaluate_file
     from osma_bench.io import write_json
 
-    if bootstrap < 0:
-        raise OsmaError(f"--bootstrap must be 0 or more, got {bootstrap}")
+    if not 0 <= bootstrap <= MAX_BOOTSTRAP:
+        raise OsmaError(f"--bootstrap must be between 0 and {MAX_BOOTSTRAP} resamples, got {bootstrap} "
+                        "(10000 already gives stable 95% intervals)")
+    if not 0 <= seed < 2**63:
+        raise OsmaError(f"--seed must be between 0 and 2^63 - 1, got {seed}")
+    if out is not None and out.exists() and not out.is_dir():
+        raise OsmaError(f"--out {out}: exists and is not a folder (it names the folder for metrics.json)")
     result = evaluate_file(scores, data, split, legacy=legacy, bootstrap=bootstrap, seed=seed)
     declared = declared_protocol(profile, protocol)
     if declared:
         result["protocol"] = declared
     target = (out if out is not None else scores.parent) / "metrics.json"
+    if legacy and out is None and (scores.parent / "run.json").is_file():
+        raise OsmaError(f"{target}: belongs to the run in {scores.parent}; --legacy would replace its tie-aware "
+                        "metrics. Pass --out FOLDER to write the legacy metrics elsewhere")
+    result = evaluate_file(scores, data, split, legacy=legacy, bootstrap=bootstrap, seed=seed)
     write_json(target, result)
     table = Table(title=f"{result['method']} on split {split} ({'legacy' if legacy else 'tie-aware'} metrics, %)")
     for col in ("group", "n unknown", "AUC", "OSCR", "TNR@95TPR"):
@@ -49,7 +61,7 @@ def _eval(scores: Path, data: Path, split: int, out: Path | None, legacy: bool, 
     console.print(table)
     if boot_table is not None:
         console.print(boot_table)
-    console.print(f"wrote {target}")
+    console.print(f"wrote {target}", markup=False)
     return target
 
 
@@ -67,28 +79,37 @@ def _report(results_dir: Path, out: Path, csv: Path | None, latex: Path | None, 
 
     if not results_dir.is_dir():
         raise OsmaError(f"{results_dir}: results folder not found")
+    for option, path in (("--out", out), ("--csv", csv), ("--latex", latex)):
+        if path is not None and path.is_dir():
+            raise OsmaError(f"{option} {path}: is a folder; give a file name (e.g. {path / 'LEADERBOARD.md'})")
+    if plots is not None and plots.exists() and not plots.is_dir():
+        raise OsmaError(f"--plots {plots}: exists and is not a folder")
     formats = parse_formats(plot_format)
     chosen = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     report = build_report(results_dir, methods=chosen, splits=_parse_ints(splits, "--splits"),
                           seeds=_parse_ints(seeds, "--seeds"), profile=profile)
+    if not report.sections:
+        found = f"{len(report.problems)} unusable run(s), none complete" if report.problems else "no runs"
+        raise OsmaError(f"{results_dir}: {found} (expected <dataset>/<method>/split<k>/seed<s>/ folders); "
+                        f"{out} not written")
     console = Console()
     print_report_fitted(report, console, ci=ci, full=out)
     write_text(out, to_markdown(report, ci=ci))
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out}", markup=False)
     if csv is not None:
         write_text(csv, to_csv(report))
-        console.print(f"wrote {csv}")
+        console.print(f"wrote {csv}", markup=False)
     if runs_csv is not None:
         write_text(runs_csv, per_run_csv(report))
-        console.print(f"wrote {runs_csv}")
+        console.print(f"wrote {runs_csv}", markup=False)
     if latex is not None:
         write_text(latex, to_latex(report, ci=ci))
-        console.print(f"wrote {latex}")
+        console.print(f"wrote {latex}", markup=False)
     if plots is not None:
         written, notes = write_plots(report, plots, formats=formats, titles=plot_titles)
         for note in notes:
-            console.print(f"note: {note}")
-        console.print(f"wrote {len(written)} plot(s) to {plots}")
+            console.print(f"note: {note}", markup=False)
+        console.print(f"wrote {len(written)} plot(s) to {plots}", markup=False)
 
 
 def declared_protocol(profile: str | None, protocol: str | None) -> dict[str, str]:

@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from osma_bench.errors import OsmaError
-from osma_bench.io import atomic_path
+from osma_bench.io import atomic_path, ensure_room
 from osma_bench.protocol import SCORE_GROUPS, TEST_PARTITIONS
 
 SCHEMA_VERSION = 1
@@ -274,6 +274,9 @@ def write_scores(path: str | os.PathLike, *, index, sha256, group, label, logits
                        features=features, augmented_features=augmented_features,
                        augmented_source=augmented_source, split=split, dataset_sha256=dataset_sha256,
                        method=method, num_classes=num_classes, source=str(path))
+    arrays = (table.index, table.sha256, table.group, table.label, table.logits, table.score, table.features,
+              *((table.augmented.features, table.augmented.source) if table.augmented is not None else ()))
+    ensure_room(path, sum(a.nbytes for a in arrays if a is not None) + 2**20)  # before HDF5 writes lazily
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
         fh.attrs["schema_version"] = np.int64(SCHEMA_VERSION)
         fh.attrs["num_classes"] = np.int64(table.num_classes)
@@ -316,7 +319,31 @@ def _read_dataset(fh: h5py.File, name: str, where: str, kinds: str, ndim: int,
         raise _fail(where, f"dataset {name!r} has shape {obj.shape}, expected {ndim} dimension(s)")
     if obj.is_virtual or obj.external:
         raise _fail(where, f"dataset {name!r} refers to other files; only self-contained datasets are accepted")
+    _check_declared_size(obj, name, where)
     return obj
+
+
+#: Most rows a score file may declare (HDF5 lets a tiny file declare 2^40 unwritten rows).
+MAX_ROWS = 2**31 - 1
+
+
+def _memory_budget() -> int:
+    """Bytes a score file may make the reader allocate: half of this machine's memory."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def _check_declared_size(obj: h5py.Dataset, name: str, where: str) -> None:
+    """Refuse, before anything is allocated, a dataset whose declared shape would not fit in memory."""
+    declared = obj.dtype.itemsize
+    for side in obj.shape:
+        declared *= int(side)
+    if (obj.shape and obj.shape[0] > MAX_ROWS) or declared > _memory_budget():
+        raise _fail(where, f"dataset {name!r} declares shape {obj.shape} ({declared / 2**30:.1f} GiB as "
+                           f"{obj.dtype}); refusing to read more than {MAX_ROWS} rows or "
+                           f"{_memory_budget() / 2**30:.1f} GiB (half of this machine's memory)")
 
 
 def _read_augmented(fh: h5py.File, where: str) -> dict[str, h5py.Dataset]:
@@ -376,6 +403,10 @@ def read_scores(path: str | os.PathLike) -> ScoreTable:
             raise _fail(where, f"'{AUGMENTED}/features' has {augmented['augmented_features'].shape[1]} columns, "
                                f"'features' has {datasets['features'].shape[1]}")
         datasets.update(augmented)
+        total = sum(ds.dtype.itemsize * int(np.prod(ds.shape, dtype=np.float64)) for ds in datasets.values())
+        if total > _memory_budget():
+            raise _fail(where, f"its datasets declare {total / 2**30:.1f} GiB together; refusing to read more "
+                               f"than {_memory_budget() / 2**30:.1f} GiB (half of this machine's memory)")
         if datasets["sha256"].dtype.itemsize != 64:
             raise _fail(where, f"dataset 'sha256' has dtype {datasets['sha256'].dtype}, expected S64")
         if datasets["logits"].shape[1] != num_classes:

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+#: Largest --seed: seeds go to NumPy and torch generators as 64-bit values.
+MAX_SEED = 2**63 - 1
+
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to ``app``."""
@@ -79,13 +82,19 @@ def register(app: typer.Typer) -> None:
         """
         from rich.console import Console
 
-        from osma_bench.errors import OsmaError
+        from osma_bench.errors import Interrupted, OsmaError
         from osma_bench.harness.config import parse_overrides
         from osma_bench.harness.profile_file import is_profile_file, load_profile_file
         from osma_bench.harness.runner import RunRequest, run, summary_line
 
         if resume and overwrite:
             raise OsmaError("--resume and --overwrite exclude each other")
+        if not 0 <= seed <= MAX_SEED:
+            raise OsmaError(f"--seed must be an integer from 0 to {MAX_SEED} (2^63 - 1), got {seed}")
+        if split < 1:
+            raise OsmaError(f"--split must be 1 or more, got {split}")
+        if epochs is not None and epochs < 1:
+            raise OsmaError(f"--epochs must be 1 or more, got {epochs}")
         if robustness is not None:
             from osma_bench.robustness.perturbations import parse_spec
 
@@ -95,9 +104,13 @@ def register(app: typer.Typer) -> None:
         request = RunRequest(method=method, data=data, split=split, seed=seed, profile=profile, device=device,
                              epochs=epochs, overrides=parse_overrides(overrides), variant=variant, resume=resume,
                              overwrite=overwrite, out=out, verify=verify, progress=progress)
-        result = run(request)
+        try:
+            result = run(request)
+        except KeyboardInterrupt:
+            raise Interrupted("run interrupted; its run.json says so: rerun the same command with --resume to "
+                              "continue from the last complete epoch") from None
         if result.metrics:  # distributed runs: rank 0 only
-            Console().print(f"{result.path}: {summary_line(result.metrics)}")
+            Console().print(f"{result.path}: {summary_line(result.metrics)}", markup=False, highlight=False)
         if robustness is not None and result.metrics:
             from osma_bench.robustness.cli import run_robustness
 

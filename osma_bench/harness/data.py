@@ -54,7 +54,7 @@ def open_dataset(root: str | os.PathLike, split: int, verify: bool = True) -> Da
     root = Path(root)
     card = load_card(root)
     if verify:
-        problems = verify_dataset(root, content_hash=False)
+        problems = verify_dataset(root, content_hash=True)
         if problems:
             shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
             raise OsmaError(f"dataset {root} failed verification: {shown} (rebuild it or run osma-bench verify-data)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import shutil
 import time
@@ -23,25 +25,40 @@ def run_path(out: Path, dataset: str, method: str, split: int, seed: int, varian
     return results_run_path(out, dataset, method, split, seed, variant)
 
 
+LOCK = ".lock"
+
+
 class RunDir:
     """Creates, guards and writes one run directory; ``run.json`` is rewritten atomically on change.
 
     ``writer=False`` (the non-zero ranks of a distributed run): reads work, writes do nothing.
+
+    The writer holds an exclusive ``flock`` on ``<run dir>/.lock`` from :meth:`prepare` to
+    :meth:`release` (the kernel drops it when the process dies), so a second ``osma-bench run`` into
+    the same directory is refused. ``--overwrite`` of an existing run writes the new run into a
+    sibling staging folder ``.<name>.new`` and swaps it in only when it completes (:meth:`commit`);
+    a failed or interrupted overwrite leaves the old run as it was.
     """
 
     def __init__(self, path: Path, writer: bool = True) -> None:
-        self.path = Path(path)
+        self.final = Path(path)
         self.writer = writer
+        self.staging: Path | None = None
+        self._lock_fd: int | None = None
+        self._point_at(self.final)
+        self.record: dict[str, Any] = {}
+
+    def _point_at(self, path: Path) -> None:
+        self.path = path
         self.run_json = self.path / "run.json"
         self.metrics = self.path / "metrics.json"
         self.scores = self.path / "scores.h5"
         self.log_file = self.path / "log.txt"
         self.last = self.path / checkpoint.LAST
         self.best = self.path / checkpoint.BEST
-        self.record: dict[str, Any] = {}
 
     def exists(self) -> bool:
-        return self.path.is_dir() and any(self.path.iterdir())
+        return self.final.is_dir() and any(p.name != LOCK for p in self.final.iterdir())
 
     def nothing_to_lose(self) -> bool:
         """A run that failed before finishing an epoch (say, in the method's constructor): no checkpoint,
@@ -54,32 +71,120 @@ class RunDir:
             return False
 
     def prepare(self, resume: bool, overwrite: bool) -> None:
-        """Refuse an existing run unless ``resume`` or ``overwrite`` (or it has nothing to lose);
-        ``overwrite`` clears it."""
+        """Lock the run directory; refuse an existing run unless ``resume`` or ``overwrite``
+        (``overwrite`` stages the new run beside the old one; a run that failed before its first
+        checkpoint has nothing to lose and is replaced the same way without it)."""
+        blocker = next((p for p in (self.final, *self.final.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise OsmaError(f"{blocker}: exists and is not a directory; choose another --out")
+        self.final.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        try:
+            self._check_existing(resume, overwrite)
+        except BaseException:
+            self.release()
+            raise
+
+    def _check_existing(self, resume: bool, overwrite: bool) -> None:
         if not self.exists():
-            self.path.mkdir(parents=True, exist_ok=True)
             return
         if overwrite or (not resume and self.nothing_to_lose()):
-            foreign = [p.name for p in self.path.iterdir() if p.name not in RUN_FILES and not p.name.startswith(".")]
+            foreign = [p.name for p in self.final.iterdir() if p.name not in RUN_FILES and not p.name.startswith(".")]
             if foreign:
-                raise OsmaError(f"{self.path}: holds files that are not a run's ({', '.join(sorted(foreign)[:5])});"
+                raise OsmaError(f"{self.final}: holds files that are not a run's ({', '.join(sorted(foreign)[:5])});"
                                 " not removing it")
-            shutil.rmtree(self.path)
-            self.path.mkdir(parents=True)
+            staging = self.final.parent / f".{self.final.name}.new"
+            if staging.exists():  # left by an overwrite that was killed; we hold the run's lock
+                shutil.rmtree(staging)
+            staging.mkdir()
+            self.staging = staging
+            self._point_at(staging)
             return
         if not resume:
-            raise OsmaError(f"{self.path}: run directory exists; pass --resume to continue it or --overwrite to"
+            raise OsmaError(f"{self.final}: run directory exists; pass --resume to continue it or --overwrite to"
                             " start again")
+
+    def _lock(self) -> None:
+        import fcntl
+
+        fd = os.open(self.final / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OsmaError(f"{self.final}: another osma-bench run is writing this run directory (it holds "
+                            f"{LOCK}); wait for it to finish or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def commit(self) -> None:
+        """A staged overwrite that completed replaces the old run (no-op otherwise)."""
+        if self.staging is None:
+            return
+        old = self.final.parent / f".{self.final.name}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        os.rename(self.final, old)
+        os.rename(self.staging, self.final)
+        self.staging = None
+        self._point_at(self.final)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def discard(self) -> None:
+        """A staged overwrite that failed is removed; the old run stays (no-op otherwise)."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging = None
+            self._point_at(self.final)
+
+    def release(self) -> None:
+        """Drop the run directory's lock (also dropped by the kernel when the process ends)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def previous_record(self) -> dict[str, Any] | None:
         """The existing run.json (for --resume), or None."""
-        return read_json(self.run_json) if self.run_json.is_file() else None
+        if not self.run_json.is_file():
+            return None
+        record = read_json(self.run_json)
+        if not isinstance(record, dict):
+            raise OsmaError(f"{self.run_json}: field (top level): expected an object; use --overwrite")
+        return record
 
     def write_record(self, **changes: Any) -> None:
         """Update and atomically rewrite run.json."""
         self.record.update(changes)
         if self.writer:
             write_json(self.run_json, self.record)
+
+    def mark_failed(self, error: str) -> None:
+        """Record ``status: failed`` even on a full disk, where the atomic rewrite of run.json needs
+        room it may not have: then run.json is rewritten in place (its blocks are already allocated;
+        the history is dropped if the record no longer fits). Never raises for a write problem."""
+        self.record.update(status="failed", error=error)
+        if not self.writer:
+            return
+        try:
+            write_json(self.run_json, self.record)
+        except (OsmaError, OSError):
+            compact = {k: v for k, v in self.record.items() if k not in ("history", "library_versions", "config")}
+            for record in (self.record, compact, {"status": "failed", "error": error[:500]}):
+                try:
+                    with open(self.run_json, "r+b") as fh:
+                        data = (json.dumps(record, indent=2, default=str) + "\n").encode()
+                        fh.seek(0)
+                        fh.write(data)
+                        fh.truncate()
+                        fh.flush()
+                    break
+                except OSError:
+                    continue
+        try:
+            self.log(f"failed: {error}")
+        except OSError:
+            pass
 
     def log(self, line: str) -> None:
         """Append a time-stamped line to log.txt (flushed at once, so a crash keeps what came before)."""

@@ -113,10 +113,24 @@ def _run(request: RunRequest, method_cls: type[Method], world: World, device: to
                     writer=world.is_main)
     if world.is_main:
         rundir.prepare(request.resume, request.overwrite)
-    world.barrier()
+    try:
+        world.barrier()
+        result = _run_locked(request, method_cls, resolved, variant, threads, dataset, device, rundir, console, world)
+        if world.is_main and not result.skipped:
+            rundir.commit()  # a staged --overwrite replaces the old run only now
+        return RunResult(rundir.path, result.metrics, result.skipped)
+    finally:
+        rundir.discard()  # an overwrite that did not complete: the old run stays
+        rundir.release()
+
+
+def _run_locked(request: RunRequest, method_cls: type[Method], resolved: Resolved, variant: str | None, threads,
+                dataset: DatasetInfo, device: torch.device, rundir: RunDir, console: Console,
+                world: World) -> RunResult:
+    config = resolved.values
     previous = rundir.previous_record() if request.resume else None
     if previous and previous.get("status") == "complete" and rundir.metrics.is_file():
-        console.print(f"{rundir.path}: already complete; nothing to do")
+        console.print(f"{rundir.path}: already complete; nothing to do", markup=False, highlight=False)
         from osma_bench.io import read_json
 
         return RunResult(rundir.path, read_json(rundir.metrics), skipped=True)
@@ -155,12 +169,10 @@ def _run(request: RunRequest, method_cls: type[Method], world: World, device: to
     try:
         return _execute(request, method_cls, resolved, dataset, device, rundir, console, world)
     except KeyboardInterrupt:
-        rundir.write_record(status="failed", error="interrupted")
-        rundir.log("interrupted")
+        rundir.mark_failed("interrupted")
         raise
     except Exception as exc:
-        rundir.write_record(status="failed", error=f"{type(exc).__name__}: {exc}")
-        rundir.log(f"failed: {type(exc).__name__}: {exc}")
+        rundir.mark_failed(f"{type(exc).__name__}: {exc}")
         raise
 
 
@@ -200,8 +212,8 @@ def _execute(request: RunRequest, method_cls: type[Method], resolved: Resolved, 
                             "the same --profile/--set/--epochs as the original run, or --overwrite")
         if state["dataset_sha256"] != dataset.content_sha256:
             raise OsmaError(f"{rundir.last}: made on another version of the dataset; use --overwrite")
-        method.load_state_dict(state["state"])
-        set_rng_state(state["rng"])
+        checkpoint.restore(rundir.last, "state", method.load_state_dict, state["state"])
+        checkpoint.restore(rundir.last, "rng", set_rng_state, state["rng"])
         start_epoch, history, best = int(state["epoch"]), list(state["history"]), state["best"]
         rundir.log(f"resumed after epoch {start_epoch}")
         console.print(f"{rundir.path}: resumed after epoch {start_epoch}")
@@ -249,7 +261,7 @@ def _execute(request: RunRequest, method_cls: type[Method], resolved: Resolved, 
             line = (f"epoch {epoch + 1}/{epochs}  {format_losses(entry['losses'])}  val_acc {val_acc:.4f}  "
                     f"{entry['images_per_s']:.0f} img/s  {train_s:.1f}s")
             rundir.log(line)
-            console.print(line, soft_wrap=True)
+            console.print(line, soft_wrap=True, markup=False, highlight=False)
             rundir.write_record(epochs_completed=epoch + 1, history=history)
 
     if not world.is_main:
@@ -259,7 +271,7 @@ def _execute(request: RunRequest, method_cls: type[Method], resolved: Resolved, 
         if int(saved["epoch"]) != int(best["epoch"]):
             raise OsmaError(f"{rundir.best}: holds epoch {saved['epoch']} but the run's best is epoch "
                             f"{best['epoch']}; rerun with --overwrite")
-        method.load_state_dict(saved["state"])
+        checkpoint.restore(rundir.best, "state", method.load_state_dict, saved["state"])
     chosen = best["epoch"] if best is not None else epochs - 1
     rundir.log(f"selected epoch {chosen + 1} ({select})")
 

@@ -3,8 +3,9 @@
 ``resnet_backbone(depth, width, pretrained)`` returns the network without its ``fc`` layer and the
 size of its pooled feature. ``width`` is the channel count of the stem and of the first stage (64 in
 the standard ResNets; the stages have width, 2 width, 4 width, 8 width planes): at 64 the model is
-exactly torchvision's ``resnet{depth}``, so ImageNet weights load through torchvision's weights API
-(``ResNet50_Weights.IMAGENET1K_V1`` and friends); a smaller width builds the same architecture
+exactly torchvision's ``resnet{depth}``, so torchvision's published ImageNet weights
+(``ResNet50_Weights.IMAGENET1K_V1`` and friends) load, read by :mod:`osma_bench.nn.weights` with
+``weights_only=True`` and their published hash; a smaller width builds the same architecture
 narrower from torchvision's ``BasicBlock``/``Bottleneck`` (for CPU profiles; no pretrained weights).
 ``small_stem`` replaces the ImageNet stem (7x7 stride-2 convolution + 3x3 stride-2 max pooling, /4)
 by a 3x3 stride-1 convolution without pooling, as ResNets for 32x32 images do (He et al. 2016,
@@ -19,14 +20,12 @@ scratch instead.
 
 from __future__ import annotations
 
-import socket
-from pathlib import Path
-
 import torch
 from torch import nn
 from torchvision.models import resnet as tv_resnet
 
 from osma_bench.errors import OsmaError
+from osma_bench.nn.weights import published_weights
 
 #: depth -> (block type, blocks per stage, torchvision constructor, weights enum)
 _ARCHS = {
@@ -39,7 +38,6 @@ _ARCHS = {
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
-_DOWNLOAD_TIMEOUT_S = 30.0
 
 
 class ResNetBackbone(nn.Module):
@@ -102,21 +100,8 @@ def _narrow_resnet(block: type, layers: list[int], width: int, small_stem: bool 
 
 
 def _load_imagenet_weights(weights) -> dict[str, torch.Tensor]:
-    """The ImageNet state dict of ``weights`` from torch's hub cache (one download try if absent)."""
-    filename = Path(weights.url).name
-    cache = Path(torch.hub.get_dir()) / "checkpoints"
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT_S)
-    try:
-        return weights.get_state_dict(progress=False, check_hash=True)
-    except Exception as exc:  # urllib/OS/hash errors: all mean "weights not available here"
-        raise OsmaError(
-            f"ImageNet weights {weights} ({filename}) are not available offline: not in the torch hub "
-            f"cache {cache} and the download from {weights.url} failed ({type(exc).__name__}: {exc}). "
-            f"Copy {filename} into {cache}, or run with --set pretrained=false to train from scratch."
-        ) from exc
-    finally:
-        socket.setdefaulttimeout(old_timeout)
+    """The ImageNet state dict of ``weights``, read as data (see :mod:`osma_bench.nn.weights`)."""
+    return published_weights(weights.url, str(weights))
 
 
 def resnet_backbone(depth: int = 50, width: int = 64, pretrained: bool = False,
@@ -144,7 +129,11 @@ def resnet_backbone(depth: int = 50, width: int = 64, pretrained: bool = False,
     if width == 64 and not small_stem:
         net = constructor(weights=None)
         if pretrained:
-            net.load_state_dict(_load_imagenet_weights(weights_enum.IMAGENET1K_V1))
+            weights = weights_enum.IMAGENET1K_V1
+            try:
+                net.load_state_dict(_load_imagenet_weights(weights))
+            except RuntimeError as exc:  # a valid weights file of another network
+                raise OsmaError(f"{weights} weights do not fit ResNet-{depth}: {str(exc).splitlines()[0]}") from None
     else:
         if pretrained:
             raise OsmaError(

@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from osma_bench.errors import OsmaError
+from osma_bench.evaluation.results_schema import validate_clustering, validate_metrics
 from osma_bench.protocol import REPORT_GROUPS
 
 GROUP_KEYS = REPORT_GROUPS
@@ -69,22 +71,12 @@ def _fraction(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
 
 
-def check_metrics(m) -> str | None:
-    """Why ``m`` is not a usable metrics.json content, or None when it is."""
-    if not isinstance(m, dict):
-        return "metrics.json is not a JSON object"
-    closed = m.get("closed_set")
-    if not isinstance(closed, dict) or not _fraction(closed.get("accuracy")):
-        return "metrics.json lacks closed_set.accuracy"
-    open_set = m.get("open_set")
-    if not isinstance(open_set, dict):
-        return "metrics.json lacks open_set"
-    for g, vals in open_set.items():
-        if g not in GROUP_KEYS or not isinstance(vals, dict):
-            return f"metrics.json has an unexpected open_set entry {g!r}"
-        for key in ("auroc", "oscr"):
-            if not _fraction(vals.get(key)):
-                return f"metrics.json open_set.{g}.{key} is not a fraction in [0, 1]"
+def check_metrics(m, path: Path | str = "metrics.json") -> str | None:
+    """Why ``m`` is not a usable metrics.json content, or None when it is (the shared validator)."""
+    try:
+        validate_metrics(m, path)
+    except OsmaError as exc:
+        return str(exc)
     return None
 
 
@@ -146,7 +138,7 @@ def read_run(folder: Path, dataset: str, method: str, split: int, seed: int,
                        else "neither run.json nor metrics.json")
         return rec
     metrics, err = _read(metrics_path)
-    err = err or check_metrics(metrics)
+    err = err or check_metrics(metrics, metrics_path)
     if err:
         rec.problem = err
         return rec
@@ -167,10 +159,13 @@ def read_run(folder: Path, dataset: str, method: str, split: int, seed: int,
     clustering_path = folder / "clustering.json"
     if clustering_path.is_file():
         clustering, err = _read(clustering_path)
-        if err is None and isinstance(clustering, dict) and isinstance(clustering.get("results"), list):
-            rec.clustering = clustering
-        else:
-            rec.extra["clustering_problem"] = err or "clustering.json has no results list"
+        if err is None:
+            try:
+                rec.clustering = validate_clustering(clustering, clustering_path)
+            except OsmaError as exc:
+                err = str(exc)
+        if err is not None:
+            rec.extra["clustering_problem"] = err
     return rec
 
 

@@ -43,10 +43,10 @@ def check_configs(methods: list[str], profile: str, overrides: list[str], epochs
 
 
 def check_dataset(root: Path) -> None:
-    """Verify the dataset's files once (checksums and schema, not the content hash), as ``run`` would."""
+    """Verify the dataset's files once (checksums, schema and content hash), as ``run`` would."""
     from osma_bench.data import verify_dataset
 
-    problems = verify_dataset(root, content_hash=False)
+    problems = verify_dataset(root, content_hash=True)
     if problems:
         shown = "; ".join(problems[:5]) + (f"; ... ({len(problems)} problems)" if len(problems) > 5 else "")
         raise OsmaError(f"dataset {root} failed verification: {shown} (rebuild it or run osma-bench verify-data)")

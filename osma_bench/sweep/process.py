@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,19 +35,48 @@ def child_env(updates: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def _default_sigint() -> None:
-    """In the child before exec: SIGINT back to its default action. A driver started in the
-    background (``nohup osma-bench sweep ... &``) ignores SIGINT, and ignored signals are inherited;
-    the job must still stop (and mark its run interrupted) when the driver interrupts it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+#: Linux ``prctl`` option that asks the kernel to signal a process when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def _child_setup(driver_pid: int):
+    """What the child runs before exec: SIGINT back to its default action (a driver started in the
+    background, ``nohup osma-bench sweep ... &``, ignores SIGINT, and ignored signals are inherited;
+    the job must still stop and mark its run interrupted when the driver interrupts it), and, on
+    Linux, SIGINT from the kernel when the driver dies (even by SIGKILL), so no job goes on writing
+    while a rerun of the sweep starts. Elsewhere there is no parent-death signal: a job of a killed
+    driver runs to its end, and the rerun is refused by the run directory's lock meanwhile."""
+
+    def setup() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        set_parent_death_signal(signal.SIGINT)
+        if os.getppid() != driver_pid:  # the driver died before the request took effect
+            os._exit(1)
+
+    return setup
+
+
+def set_parent_death_signal(sig: int) -> bool:
+    """Ask the kernel to send ``sig`` to this process when its parent dies; False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def start_process(argv: Sequence[str], log: Path, env: Mapping[str, str]) -> tuple[subprocess.Popen, IO[str]]:
-    """Start ``argv`` in its own session with stdout and stderr going to ``log``."""
+    """Start ``argv`` in its own session (process group) with stdout and stderr going to ``log``;
+    it is interrupted when this process dies (Linux)."""
     fh = open_log(log, argv)
     try:
         proc = subprocess.Popen(list(argv), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=child_env(env), start_new_session=True, preexec_fn=_default_sigint)
+                                env=child_env(env), start_new_session=True,
+                                preexec_fn=_child_setup(os.getpid()))
     except OSError as exc:
         fh.write(f"could not start: {exc}\n")
         fh.close()

@@ -46,8 +46,7 @@ def test_pretrained_offline_says_so(tmp_path: Path, monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(tv_resnet.ResNet50_Weights.IMAGENET1K_V1.__class__, "get_state_dict",
-                        lambda self, *a, **k: offline())
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(OsmaError, match=r"not available offline.*pretrained=false"):
         resnet_backbone(depth=50, pretrained=True)
 
@@ -65,3 +64,91 @@ def test_small_stem_keeps_resolution_for_32px_images():
     assert small64.conv1.kernel_size == (3, 3)
     with pytest.raises(OsmaError, match="small_stem"):
         resnet_backbone(depth=50, width=64, pretrained=True, small_stem=True)
+
+
+class _Boom:
+    """Unpickling this would create a file (the attack: code run by torch.load)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def _published_name(path: Path, stem: str) -> str:
+    from osma_bench.io import sha256_file
+
+    return f"{stem}-{sha256_file(path)[:8]}.pth"
+
+
+def test_pretrained_weights_pickle_in_hub_cache_is_refused_not_executed(tmp_path: Path, monkeypatch):
+    from osma_bench.nn.weights import load_weights_file, published_weights
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pth"
+    torch.save({"conv1.weight": _Boom(marker)}, evil)
+    # without the published hash: torch.load(weights_only=True) refuses the pickle
+    with pytest.raises(OsmaError, match="refused to unpickle"):
+        load_weights_file(evil)
+    assert not marker.exists()
+    # in the hub cache under a name whose published hash it matches (worst case): still refused
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    name = _published_name(evil, "resnet18")
+    evil.rename(cache / name)
+    with pytest.raises(OsmaError, match="refused to unpickle"):
+        published_weights(f"https://example.org/models/{name}", "test")
+    assert not marker.exists()
+
+
+def test_pretrained_weights_hash_mismatch_is_refused_before_parsing(tmp_path: Path, monkeypatch):
+    from osma_bench.nn.weights import published_weights
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"w": torch.zeros(2)}, tmp_path / "checkpoints" / "resnet18-00000000.pth")
+    with pytest.raises(OsmaError, match="does not match the published prefix 00000000"):
+        published_weights("https://example.org/resnet18-00000000.pth", "test")
+
+
+def test_pretrained_weights_valid_file_loads_into_resnet(tmp_path: Path, monkeypatch):
+    reference = tv_resnet.resnet18(weights=None)
+    state = reference.state_dict()
+    plain = tmp_path / "plain.pth"
+    torch.save(state, plain)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    (tmp_path / "checkpoints").mkdir()
+    name = _published_name(plain, "resnet18")
+    plain.rename(tmp_path / "checkpoints" / name)
+
+    class FakeWeights:
+        url = f"https://example.org/models/{name}"
+
+    import osma_bench.nn.resnet as resnet_module
+
+    monkeypatch.setitem(resnet_module._ARCHS, 18, (*resnet_module._ARCHS[18][:3],
+                                                   type("W", (), {"IMAGENET1K_V1": FakeWeights()})))
+    backbone, _ = resnet_backbone(depth=18, pretrained=True)
+    assert torch.equal(backbone.conv1.weight, state["conv1.weight"])
+    assert torch.equal(backbone.layer4[1].bn2.running_mean, state["layer4.1.bn2.running_mean"])
+
+
+def test_pretrained_weights_of_another_network_are_refused(tmp_path: Path, monkeypatch):
+    import osma_bench.nn.resnet as resnet_module
+
+    other = tmp_path / "other.pth"
+    torch.save({"conv1.weight": torch.zeros(1)}, other)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    (tmp_path / "checkpoints").mkdir()
+    name = _published_name(other, "resnet18")
+    other.rename(tmp_path / "checkpoints" / name)
+
+    class FakeWeights:
+        url = f"https://example.org/{name}"
+
+    monkeypatch.setitem(resnet_module._ARCHS, 18, (*resnet_module._ARCHS[18][:3],
+                                                   type("W", (), {"IMAGENET1K_V1": FakeWeights()})))
+    with pytest.raises(OsmaError, match="do not fit ResNet-18"):
+        resnet_backbone(depth=18, pretrained=True)

@@ -87,5 +87,7 @@ def test_manifest_errors(tmp_path, edit, message):
     spec = yaml.safe_load(manifest.read_text())
     edit(spec)
     manifest.write_text(yaml.safe_dump(spec))
-    with pytest.raises(OsmaError, match=message):
-        manifest_plan(load_manifest(manifest), manifest)
+    with pytest.raises(OsmaError, match=message):  # at planning time, or (input problems) when the build starts
+        spec = load_manifest(manifest)
+        run_build(manifest_plan(spec, manifest), tmp_path / "out", PreprocessConfig(size=spec["image_size"]))
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()

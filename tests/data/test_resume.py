@@ -10,10 +10,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from osma_bench.data import load_card, verify_dataset
 from osma_bench.data.build import BuildPlan, Item, run_build
 from osma_bench.data.preprocess import PreprocessConfig
-from osma_bench.data.store import CARD_FILE, PROGRESS_FILE, partial_dir
+from osma_bench.data.store import CARD_FILE, PARTIAL_MARKER, PROGRESS_FILE, partial_dir
+from osma_bench.errors import OsmaError
 
 from .imagetree import write_image
 
@@ -86,7 +89,19 @@ def test_plain_rerun_starts_clean(tmp_path):
     expected = load_card(run_build(plan, tmp_path / "whole", CFG, shard_size=8))["content_sha256"]
     work = partial_dir(tmp_path / "again")
     work.mkdir(parents=True)
+    (work / PARTIAL_MARKER).write_text("")  # a partial folder an earlier build made
     (work / "images-00000.h5").write_bytes(b"junk from an old build")
     out = run_build(plan, tmp_path / "again", CFG, shard_size=8)
     assert load_card(out)["content_sha256"] == expected
     assert not work.exists()
+
+
+def test_unrelated_partial_folder_is_never_deleted(tmp_path):
+    plan = make_plan(tmp_path / "src")
+    mine = partial_dir(tmp_path / "ds")
+    mine.mkdir(parents=True)
+    (mine / "thesis.tex").write_text("the user's own file")
+    for resume in (False, True):
+        with pytest.raises(OsmaError, match=r"was not made by an osma-bench build.*not deleting it"):
+            run_build(plan, tmp_path / "ds", CFG, shard_size=8, resume=resume)
+    assert (mine / "thesis.tex").read_text() == "the user's own file"

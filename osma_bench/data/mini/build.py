@@ -12,6 +12,7 @@ seed and the thing drawn for).
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +26,7 @@ import numpy as np
 from osma_bench.data.mini import generators as gen
 from osma_bench.data.mini import protocol as proto
 from osma_bench.data.mini import sources as src
+from osma_bench.data.store import partial_dir
 from osma_bench.errors import OsmaError
 
 Progress = Callable[[str, int, int], None]
@@ -380,8 +382,11 @@ def write_benchmark(
             "generator_pretraining": bench.pretraining,
             "real_sources": src.describe_sources(bench.size),
         })
-    finally:
+    except BaseException:
         writer.abort()
+        if partial_dir(out).is_dir() and (partial_dir(out) / "progress.json").is_file():
+            shutil.rmtree(partial_dir(out), ignore_errors=True)  # no resume here: its own partial folder goes
+        raise
 
 
 def build_mini(

@@ -23,14 +23,19 @@ def build_mini_command(
 
     from osma_bench.data.mini.build import build_mini
     from osma_bench.data.reader import load_card
+    from osma_bench.errors import Interrupted
     from osma_bench.phases import PhaseProgress
 
     console = Console(stderr=True)
     command = "osma-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     t0 = time.perf_counter()
     with PhaseProgress(console) as progress:  # bars on a terminal, a line per phase elsewhere
-        root = build_mini(out, seed=seed, size=size, scale=scale, overwrite=overwrite,
-                          workers=workers or None, command=command, progress=progress.update)
+        try:
+            root = build_mini(out, seed=seed, size=size, scale=scale, overwrite=overwrite,
+                              workers=workers or None, command=command, progress=progress.update)
+        except KeyboardInterrupt:
+            raise Interrupted(f"build of {out} interrupted; nothing was kept (the mini benchmark builds in one "
+                              "go, it has no --resume): rerun the same command") from None
     card = load_card(root)
     print(f"wrote {root}: {card['num_images']} images, {len(card['classes'])} classes "
           f"({len(card['generators'])} generators), splits {', '.join(card['splits'])}; "
