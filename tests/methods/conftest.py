@@ -10,3 +10,10 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def batch():
+    """Twelve images in [-1, 1] of 3 classes (4 each): the method tests' fixed batch."""
+    gen = torch.Generator().manual_seed(0)
+    return torch.rand(12, 3, 32, 32, generator=gen) * 2 - 1, torch.arange(3).repeat_interleave(4)

@@ -8,7 +8,6 @@ tests/harness/test_precision.py.
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from baselines.proser import PROSER
@@ -17,8 +16,8 @@ from osma_bench.methods.api import MethodSpec
 from osma_bench.methods.base_cnn import BaseMethod
 from osma_bench.methods.pose import POSEMethod
 from osma_bench.nn.dct import dct_2d
+from tests.methods.test_base_pose import K, make
 
-K = 3
 #: bfloat16 keeps 8 significant bits: one rounding is off by at most 2^-9 (relative). Each of the
 #: nine autocast layers rounds its inputs and weights once; independent roundings add in quadrature
 #: (about 3 x 2^-9 = 0.6% relative after nine layers). Measured: 0.3% (width 8 and 32 at 32x32,
@@ -27,15 +26,6 @@ K = 3
 FEATURE_TOLERANCE = 0.02
 
 
-def make(cls, **overrides):
-    hp = cls.resolve_hparams("smoke", {"lr": 1e-3, "lr_step": 50, "lr_gamma": 0.9, "width": 8, **overrides})
-    return cls(MethodSpec(K, 32, torch.device("cpu"), hp, seed=0, epochs=3, steps_per_epoch=2, profile="smoke"))
-
-
-@pytest.fixture
-def batch():
-    gen = torch.Generator().manual_seed(0)
-    return torch.rand(12, 3, 32, 32, generator=gen) * 2 - 1, torch.arange(K).repeat_interleave(4)
 
 
 def twins(cls=BaseMethod):

@@ -22,10 +22,6 @@ def make(cls, **overrides):
     return cls(MethodSpec(K, 32, torch.device("cpu"), hp, seed=0, epochs=3, steps_per_epoch=2, profile="smoke"))
 
 
-@pytest.fixture
-def batch():
-    gen = torch.Generator().manual_seed(0)
-    return torch.rand(12, 3, 32, 32, generator=gen) * 2 - 1, torch.arange(K).repeat_interleave(4)
 
 
 def roundtrip(state):
