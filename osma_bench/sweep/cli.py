@@ -18,7 +18,8 @@ def register(app: typer.Typer) -> None:
         methods: str = typer.Option("all", "--methods", help="all (every registered method) or a,b,..."),
         splits: str = typer.Option("all", "--splits", help="all (every split of the dataset) or 1,2 / 1-3"),
         seeds: str = typer.Option("0", "--seeds", help="seeds, e.g. 0,1,2 or 0-4"),
-        profile: str = typer.Option("mini", "--profile", help="budget profile of every run: smoke, mini or paper"),
+        profile: str = typer.Option("mini", "--profile", help="budget profile of every run: smoke, mini, paper or a "
+                                    "profile FILE.yaml"),
         executor: str = typer.Option("local", "--executor", help="local (subprocesses here) or slurm (submitit)"),
         jobs: int | None = typer.Option(None, "--jobs", "-j",
                                         help="runs at once (local default 1; slurm default 0 = no limit)"),

@@ -15,17 +15,19 @@ def check_configs(methods: list[str], profile: str, overrides: list[str], epochs
     (with ``processes`` > 1 also: methods without distributed support, batches that do not split)."""
     if processes < 1:
         raise OsmaError(f"--procs-per-run must be at least 1, got {processes}")
-    from osma_bench.harness.config import parse_overrides, resolve_config
+    from osma_bench.harness.config import parse_overrides, resolve
     from osma_bench.harness.precision import check_amp_request
+    from osma_bench.harness.profile_file import is_profile_file, load_profile_file
     from osma_bench.methods.registry import get_method
 
     parsed = parse_overrides(overrides)
+    profile_values = load_profile_file(profile) if is_profile_file(profile) else None  # a user's profile file
     problems = []
     for name in methods:
         try:
             method_cls = get_method(name)
             check_amp_request(method_cls, parsed)
-            config = resolve_config(method_cls, profile, parsed, epochs)
+            config = resolve(method_cls, profile, parsed, epochs, profile_values).values
         except OsmaError as exc:
             problems.append(f"{name}: {exc}")
             continue

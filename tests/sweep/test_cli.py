@@ -124,3 +124,21 @@ def test_variant_runs_go_to_their_own_folders(synthetic, tmp_path):
     assert sweep_variant("base_am", ()) == "base_am"
     with pytest.raises(OsmaError, match="--variant"):
         sweep_variant("../x", ())
+
+
+def test_sweep_accepts_a_profile_file(synthetic, tmp_path):
+    import yaml
+
+    from osma_bench.harness.config import load_profile
+    from osma_bench.sweep.plan import SweepRequest, plan
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump({**load_profile("smoke"), "epochs": 1}))
+    sweep = plan(SweepRequest(data=synthetic, methods="base", splits="1", seeds="0", profile=str(path),
+                              out=tmp_path / "res", verify=False))
+    assert sweep.settings.command(sweep.points[0])[sweep.settings.command(sweep.points[0]).index("--profile") + 1] \
+        == str(path)
+    path.write_text(yaml.safe_dump({**load_profile("smoke"), "lr": -1}))
+    with pytest.raises(OsmaError, match="lr: expected a float"):
+        plan(SweepRequest(data=synthetic, methods="base", splits="1", seeds="0", profile=str(path),
+                          out=tmp_path / "res", verify=False))
