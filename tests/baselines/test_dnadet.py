@@ -128,8 +128,9 @@ def test_mini_trains_and_tests_on_the_same_feature_map_size():
     assert old.feature_map_sides() == (1, 2)  # the check tells the two geometries apart
 
 
-def test_mini_epochs_are_the_profile_budget():
+def test_mini_epochs_are_a_declared_departure_with_its_measurement():
     from osma_bench.harness.config import resolve
 
     resolved = resolve(DNADet, "mini")
-    assert resolved.values["epochs"] == 12 and resolved.sources["epochs"] == "profile mini"
+    assert resolved.values["epochs"] == 24 and resolved.sources["epochs"].startswith("budget departure: ")
+    assert "0.943" in resolved.departures["epochs"] and resolved.values["pretrain_epochs"] == 0
