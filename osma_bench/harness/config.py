@@ -68,8 +68,6 @@ HARNESS_PARAMS: dict[str, HParam] = {p.name: p for p in (*BUDGET, *RUNTIME)}
 _PROFILE_KEYS = tuple(p.name for p in BUDGET) + ("eval_batch_size", "num_workers")
 #: Keys that may differ between a run and its resume (never part of a run's identity).
 RUNTIME_KEYS = frozenset(p.name for p in RUNTIME)
-#: Kept for older callers: runtime keys only change what is written or how fast.
-EVALUATION_ONLY_KEYS = RUNTIME_KEYS
 
 
 def load_profile(name: str) -> dict[str, Any]:

@@ -27,8 +27,6 @@ from osma_bench.robustness.perturbations import CLEAN, KINDS, severity_key
 
 #: (key, title): closed-set accuracy, and AUROC / OSCR of known test images against all unknowns.
 METRICS = (("accuracy", "Closed-set accuracy"), ("auroc", "AUROC, all unknowns"), ("oscr", "OSCR, all unknowns"))
-#: Settings that never change a result (the runtime keys; left out of :func:`comparable_key`).
-NOT_RESULT_CHANGING = RUNTIME_KEYS
 #: The setting of each kind that makes two rows of the same strength different perturbations.
 _VARIANT = {"resize": "interpolation", "crop": "interpolation", "jpeg": "jpeg_subsampling"}
 
@@ -156,7 +154,7 @@ def collect(results_dir: str | Path) -> tuple[list[RobustRun], list[tuple[Path, 
 
 
 def _config_difference(a: dict[str, Any], b: dict[str, Any]) -> str:
-    keys = sorted(k for k in set(a) | set(b) if k not in NOT_RESULT_CHANGING and a.get(k) != b.get(k))
+    keys = sorted(k for k in set(a) | set(b) if k not in RUNTIME_KEYS and a.get(k) != b.get(k))
     return ", ".join(f"{k}={b.get(k)!r}" for k in keys)
 
 

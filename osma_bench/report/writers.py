@@ -49,9 +49,6 @@ def column_marks(section: Section) -> dict[str, dict[str, str]]:
     return {key: comparable_marks(section.rows, key) for key, *_ in TABLE1_COLUMNS}
 
 
-_marks = column_marks
-
-
 def row_name(row: MethodRow) -> str:
     """A row's name for readers: the method's display name plus its variant / settings group."""
     return display_name(row.method) + row.label[len(row.method):]
@@ -94,7 +91,7 @@ def _md_mark(text: str, mark: str) -> str:
 
 
 def table1_markdown(section: Section, ci: bool = False, rows: list[MethodRow] | None = None) -> list[str]:
-    marks = _marks(section)
+    marks = column_marks(section)
     rows = section.ranked if rows is None else rows
     header = ["Method", "n", "Runs"] + [title for *_, title in TABLE1_COLUMNS] + ["Val acc", "Last ep.", "Flags"]
     body = [[row_name(r), str(r.n), coverage_text(r)]
