@@ -64,7 +64,6 @@ def with_profiles(extra: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
     return {n: {**CLASSIFIER_PROFILE_DEFAULTS.get(n, {}), **extra.get(n, {})} for n in names}
 
 
-
 class DCTClassifierMethod(Method):
     """Simple_CNN on the DCT input, trained with temperature-scaled CE; score = MSP.
 
