@@ -136,5 +136,5 @@ def test_mini_round_one_epochs_depart_with_the_measurement():
     from osma_bench.harness.config import resolve
 
     mini = resolve(Girish, "mini")
-    assert mini.values["epochs"] == 48 and "validation" in mini.departures["epochs"]
+    assert mini.values["epochs"] == 120 and "validation" in mini.departures["epochs"]
     assert resolve(Girish, "paper").values["epochs"] == 50
