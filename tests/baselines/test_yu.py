@@ -80,7 +80,7 @@ def test_paper_and_mini_settings():
 
     assert YuGANFingerprint.declared_hparams()["fmap_base"].default == 1024  # the official C_patch
     mini = resolve(YuGANFingerprint, "mini")
-    assert mini.values["lr"] == 3e-3 and mini.values["epochs"] == 36
+    assert mini.values["lr"] == 3e-3 and mini.values["epochs"] == 60
     assert mini.sources["epochs"].startswith("budget departure") and "validation" in mini.departures["lr"]
     paper = resolve(YuGANFingerprint, "paper")
     assert paper.values["fmap_base"] == 1024 and paper.values["eval_ema"] is False
