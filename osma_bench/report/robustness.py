@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from osma_bench.harness.config import RUNTIME_KEYS
+from osma_bench.report.names import display_name
 from osma_bench.results import run_label
 from osma_bench.robustness import ROBUSTNESS_FILE
 from osma_bench.robustness.perturbations import CLEAN, KINDS, severity_key
@@ -184,7 +185,8 @@ def build_sections(results_dir: str | Path) -> tuple[list[RobustSection], list[t
         for key, members in entries:
             method = run_label(key[1], key[4] or None)
             count = sum(1 for g in section_groups if g.method == method)
-            label = method if count == 0 else f"{method} [{count + 1}]"
+            shown = display_name(key[1]) + method[len(key[1]):]
+            label = shown if count == 0 else f"{shown} [{count + 1}]"
             differs = "" if count == 0 else _config_difference(seen[method][0].record.get("config") or {},
                                                                members[0].record.get("config") or {})
             seen.setdefault(method, members)

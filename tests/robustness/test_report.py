@@ -65,14 +65,14 @@ def test_section_tables_pool_comparable_runs_with_drops_from_clean(tmp_path):
     root = results(tmp_path)
     sections, problems = build_sections(root)
     assert len(sections) == 1
-    assert [g.label for g in sections[0].groups] == ["base", "base [2]", "pose"]
+    assert [g.label for g in sections[0].groups] == ["Base", "Base [2]", "POSE"]
     assert [len(g.runs) for g in sections[0].groups] == [2, 1, 2]
     text = "\n".join(robustness_markdown(root))
     assert "## Robustness to post-processing" in text and "### Dataset syn (version abababababab), profile smoke" in text
-    assert "- base [2]: n = 1 (split 3; seed 0); settings differ from base: lr=0.5" in text
+    assert "- Base [2]: n = 1 (split 3; seed 0); settings differ from base: lr=0.5" in text
     accuracy = text.split("#### Closed-set accuracy")[1].split("####")[0]
     lines = [ln for ln in accuracy.splitlines() if ln.startswith("| ")]
-    assert lines[0] == "| Perturbation | base | base [2] | pose |"
+    assert lines[0] == "| Perturbation | Base | Base [2] | POSE |"
     assert lines[1] == "| clean | 85.00 ± 7.07 | 50.00 | 90.00 ± 14.14 |"
     # rows milder first: jpeg 90 before jpeg 50, then blur; cells a run lacks say so
     assert lines[2] == "| jpeg 90 | 80.00 (0.00) [n=1] | – | – |"
