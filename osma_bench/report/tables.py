@@ -10,8 +10,11 @@ separate rows (``pose (A)``, ``pose (B)``) with a note naming the settings that 
 
 Rows are flagged when their runs come from a dirty tree or from several code versions. Best and
 second marks compare only rows with the same n and the same (split, seed) coverage. A row whose
-mean best validation accuracy is more than :data:`CONVERGENCE_GAP` below Base's on the same data,
-or that selects its last epoch in most runs, is listed as not converged instead of being ranked.
+mean best validation accuracy is below :data:`VALIDATION_FLOOR` or more than :data:`CONVERGENCE_GAP`
+below Base's on the same data is listed as not converged instead of being ranked. A row that
+selects its last epoch in most runs is ranked but flagged ``still improving``: with 18-step epochs
+the validation curve is noisy, and Base and POSE themselves end on their last epoch in 2 of 3
+seed-0 runs of the committed grid, so the last-epoch share is evidence to show, not a verdict.
 """
 
 from __future__ import annotations
@@ -27,9 +30,13 @@ from osma_bench.protocol import GROUP_TITLES
 from osma_bench.report.collect import GROUP_KEYS, RunRecord, collect_runs
 from osma_bench.results import run_label
 
-#: A row is "not converged" when its mean best validation accuracy is this far below Base's.
+#: A row is "not converged" when its mean best validation accuracy is below this (the bar of the
+#: baselines issue: a method that does not reach it on the embedded task has not learned it) ...
+VALIDATION_FLOOR = 0.80
+#: ... or this far below Base's on the same data.
 CONVERGENCE_GAP = 0.20
-#: ... or when more than this fraction of its runs selected their last epoch.
+#: A ranked row is flagged ``still improving`` when more than this fraction of its runs selected
+#: their last epoch.
 LAST_EPOCH_FRACTION = 0.5
 #: Table 1 columns: (key, group or None, metric, short title)
 TABLE1_COLUMNS: tuple[tuple[str, str | None, str, str], ...] = (("acc", None, "accuracy", "Acc"),) + tuple(
@@ -108,7 +115,8 @@ class MethodRow:
     @property
     def flags(self) -> list[str]:
         """``dirty`` (a run from a tree with uncommitted changes), ``N versions`` (several code
-        versions pooled), ``external`` (score files evaluated with osma-bench eval)."""
+        versions pooled), ``external`` (score files evaluated with osma-bench eval), ``still improving``
+        (more than :data:`LAST_EPOCH_FRACTION` of the runs selected their last epoch)."""
         flags = []
         if any(r.external for r in self.runs):
             flags.append("external")
@@ -117,6 +125,9 @@ class MethodRow:
         versions = [v for v in self.code_versions if v != "external"]
         if len(versions) > 1:
             flags.append(f"{len(versions)} versions")
+        last = self.last_epoch_fraction
+        if last is not None and last > LAST_EPOCH_FRACTION:
+            flags.append("still improving")
         return flags
 
     @property
@@ -298,16 +309,19 @@ def _pooled_rows(runs: list[RunRecord]) -> tuple[list[tuple[str, str | None, str
 
 
 def _mark_unconverged(rows: list[MethodRow]) -> None:
-    """Set ``not_converged`` with the evidence: validation accuracy far below Base's, or the last
-    epoch selected in most runs."""
+    """Set ``not_converged`` with the evidence: validation accuracy below :data:`VALIDATION_FLOOR` or
+    more than :data:`CONVERGENCE_GAP` below Base's (the last-epoch share is a flag, not a reason)."""
     bases = [r for r in rows if r.method == "base" and r.variant is None and r.best_val_accuracy is not None]
     base_val = max(bases, key=lambda r: r.n).best_val_accuracy if bases else None
     for row in rows:
         reasons = []
-        val, last = row.best_val_accuracy, row.last_epoch_fraction
-        if base_val is not None and val is not None and row is not None and val < base_val - CONVERGENCE_GAP:
+        val = row.best_val_accuracy
+        if val is not None and val < VALIDATION_FLOOR:
+            reasons.append(f"validation accuracy {100 * val:.1f} < {100 * VALIDATION_FLOOR:.0f}")
+        if base_val is not None and val is not None and val < base_val - CONVERGENCE_GAP:
             reasons.append(f"validation accuracy {100 * val:.1f} vs Base {100 * base_val:.1f}")
-        if last is not None and last > LAST_EPOCH_FRACTION:
+        last = row.last_epoch_fraction
+        if reasons and last is not None and last > LAST_EPOCH_FRACTION:
             reasons.append(f"last epoch selected in {round(last * row.n)} of {row.n} runs")
         row.not_converged = "; ".join(reasons)
 

@@ -18,6 +18,7 @@ from osma_bench.report.robustness import robustness_markdown
 from osma_bench.report.tables import (
     CONVERGENCE_GAP,
     LAST_EPOCH_FRACTION,
+    VALIDATION_FLOOR,
     TABLE1_COLUMNS,
     Cell,
     MethodRow,
@@ -119,10 +120,11 @@ def to_markdown(report: Report, ci: bool = False) -> str:
              "Best per column in bold, second underlined, among rows with the same n and the same splits "
              "and seeds. Val acc = mean best validation accuracy; Last ep. = runs whose selected epoch was "
              "the last. Flags: dirty = made from a tree with uncommitted changes; N versions = runs of "
-             "several code versions pooled; external = score files evaluated with osma-bench eval. Rows "
-             f"whose validation accuracy is more than {100 * CONVERGENCE_GAP:.0f} points below Base's, or "
-             f"that select their last epoch in more than {100 * LAST_EPOCH_FRACTION:.0f}% of runs, are "
-             "listed as not converged instead of being ranked.", ""]
+             "several code versions pooled; external = score files evaluated with osma-bench eval; still "
+             f"improving = more than {100 * LAST_EPOCH_FRACTION:.0f}% of the runs selected their last epoch. "
+             f"Rows whose validation accuracy is below {100 * VALIDATION_FLOOR:.0f}% or more than "
+             f"{100 * CONVERGENCE_GAP:.0f} points below Base's are listed as not converged instead of being "
+             "ranked.", ""]
     if not report.sections:
         out += ["No complete runs found.", ""]
     for section in report.sections:

@@ -154,13 +154,24 @@ def test_unconverged_rows_are_listed_with_evidence_not_ranked(tmp_path):
     section = _section(root)
     reasons = {r.label: r.not_converged for r in section.rows}
     assert reasons["base"] == ""
-    assert reasons["yu"] == "validation accuracy 50.0 vs Base 90.0; last epoch selected in 2 of 2 runs"
-    assert reasons["dct_cnn"] == "last epoch selected in 2 of 2 runs"
-    assert [r.label for r in section.ranked] == ["base"]
+    assert reasons["yu"] == ("validation accuracy 50.0 < 80; validation accuracy 50.0 vs Base 90.0; "
+                             "last epoch selected in 2 of 2 runs")
+    assert reasons["dct_cnn"] == ""  # last epoch in every run, but 86% on validation: ranked, flagged
+    assert [r.label for r in section.ranked] == ["base", "dct_cnn"]
+    assert [r.flags for r in section.ranked] == [[], ["still improving"]]
     text = to_markdown(build_report(root))
     assert "### Not converged at this budget" in text
     ranked_table = text.split("### Not converged")[0]
     assert "| Yu et al." not in ranked_table and "| Base" in ranked_table
+    assert "| still improving |" in next(line for line in ranked_table.splitlines() if line.startswith("| DCT-CNN"))
+
+
+def test_a_method_below_the_validation_floor_is_not_converged_even_near_base(tmp_path):
+    root = tmp_path / "results"
+    write_run(root, "base", 1, 0, metrics=fake_metrics(0.80, 0.70, 0.60), history=[0.78, 0.6], selected=0)
+    write_run(root, "prnu", 1, 0, metrics=fake_metrics(0.60, 0.55, 0.40), history=[0.65])
+    reasons = {r.label: r.not_converged for r in _section(root).rows}
+    assert reasons == {"base": "validation accuracy 78.0 < 80", "prnu": "validation accuracy 65.0 < 80"}
 
 
 def test_dirty_trees_and_several_versions_are_flagged(tmp_path):
