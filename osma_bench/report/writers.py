@@ -18,8 +18,8 @@ from osma_bench.report.robustness import robustness_markdown
 from osma_bench.report.tables import (
     CONVERGENCE_GAP,
     LAST_EPOCH_FRACTION,
-    VALIDATION_FLOOR,
     TABLE1_COLUMNS,
+    VALIDATION_FLOOR,
     Cell,
     MethodRow,
     Report,
